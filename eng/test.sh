@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs (Debian packages, npm), builds, and runs every tier.
+# Usage: eng/test.sh            (everything, as CI runs it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+eng/install-deps.sh
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet build Parley.slnx -c Release -warnaserror -nologo -v q
+
+results="$root/artifacts/test-results"
+rm -rf "$results"; mkdir -p "$results"
+status=0
+for project in test/*.Tests; do
+  name=$(basename "$project")
+  echo "== $name"
+  if ! dotnet test "$project" -c Release --no-build --nologo \
+      --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+      --logger "console;verbosity=minimal"; then
+    status=1
+  fi
+done
+
+# A tier that ran zero tests is a failure, not a pass.
+for trx in "$results"/*.trx; do
+  total=$(grep -o 'total="[0-9]*"' "$trx" | head -1 | grep -o '[0-9]*' || echo 0)
+  if [[ "${total:-0}" -eq 0 ]]; then echo "FAIL: $(basename "$trx") ran zero tests"; status=1; fi
+done
+exit $status
