@@ -1,0 +1,186 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using static Parley.Store.Sqlite.SqliteRows;
+
+namespace Parley.Store.Sqlite;
+
+/// <summary>Appending and reading messages, and the per-member watermarks.</summary>
+public sealed partial class SqliteChatStore
+{
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<AppendResult>> AppendBatchAsync(IReadOnlyList<AppendRequest> batch, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Count == 0)
+        {
+            return [];
+        }
+
+        return await WriteAsync(tx =>
+        {
+            using var member = Command(tx, "SELECT 1 FROM members WHERE conv_id = $conv AND user_id = $user", ("$conv", ""), ("$user", ""));
+            using var original = Command(
+                tx,
+                $"SELECT {MessageColumns} FROM messages WHERE conv_id = $conv AND sender_id = $sender AND client_msg_id = $key",
+                ("$conv", ""), ("$sender", ""), ("$key", ""));
+            using var bump = Command(tx, "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $conv RETURNING last_seq", ("$conv", ""));
+            using var insert = Command(
+                tx,
+                $"INSERT INTO messages ({MessageColumns}) VALUES ($conv, $seq, $id, $sender, $name, $body, $ts, $key, $node)",
+                ("$conv", ""), ("$seq", 0L), ("$id", ""), ("$sender", ""), ("$name", ""), ("$body", ""), ("$ts", 0L), ("$key", ""), ("$node", ""));
+
+            var isMember = new Dictionary<(string Conv, string User), bool>();
+            var results = new AppendResult[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var req = batch[i];
+                if (!isMember.TryGetValue((req.Conv, req.SenderId), out var allowed))
+                {
+                    member.Parameters["$conv"].Value = req.Conv;
+                    member.Parameters["$user"].Value = req.SenderId;
+                    allowed = member.ExecuteScalar() is not null;
+                    isMember[(req.Conv, req.SenderId)] = allowed;
+                }
+
+                if (!allowed)
+                {
+                    results[i] = AppendResult.NotMember;
+                    continue;
+                }
+
+                // Inside the open transaction this also sees a message stored earlier in the same batch.
+                original.Parameters["$conv"].Value = req.Conv;
+                original.Parameters["$sender"].Value = req.SenderId;
+                original.Parameters["$key"].Value = req.ClientMsgId;
+                using (var r = original.ExecuteReader())
+                {
+                    if (r.Read())
+                    {
+                        results[i] = new AppendResult(AppendStatus.Duplicate, Message(r));
+                        continue;
+                    }
+                }
+
+                bump.Parameters["$conv"].Value = req.Conv;
+                var seq = (long)bump.ExecuteScalar()!;
+                var message = new StoredMessage(req.Conv, seq, req.MessageId, req.SenderId, req.SenderName, req.Body, req.Ts, req.ClientMsgId, req.Node);
+                insert.Parameters["$conv"].Value = message.Conv;
+                insert.Parameters["$seq"].Value = message.Seq;
+                insert.Parameters["$id"].Value = message.Id;
+                insert.Parameters["$sender"].Value = message.From;
+                insert.Parameters["$name"].Value = message.FromName;
+                insert.Parameters["$body"].Value = message.Body;
+                insert.Parameters["$ts"].Value = message.Ts;
+                insert.Parameters["$key"].Value = message.ClientMsgId;
+                insert.Parameters["$node"].Value = message.Node;
+                insert.ExecuteNonQuery();
+                results[i] = new AppendResult(AppendStatus.Stored, message);
+            }
+
+            return results;
+        }, ct);
+    }
+
+    /// <inheritdoc />
+    public Task<MessagePage> ReadMessagesAsync(string convId, HistoryQuery query, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
+        var before = query.Before ?? long.MaxValue;
+        return ReadAsync(c =>
+        {
+            // One row past the limit tells whether more exist in the paging direction.
+            using var cmd = query.FromNewest
+                ? Command(
+                    c,
+                    $"SELECT {MessageColumns} FROM messages WHERE conv_id = $conv AND seq < $before ORDER BY seq DESC LIMIT $n",
+                    ("$conv", convId), ("$before", before), ("$n", query.Limit + 1))
+                : Command(
+                    c,
+                    $"SELECT {MessageColumns} FROM messages WHERE conv_id = $conv AND seq > $after AND seq < $before ORDER BY seq LIMIT $n",
+                    ("$conv", convId), ("$after", query.After!.Value), ("$before", before), ("$n", query.Limit + 1));
+            using var r = cmd.ExecuteReader();
+            var messages = new List<StoredMessage>(Math.Min(query.Limit + 1, 256));
+            while (r.Read())
+            {
+                messages.Add(Message(r));
+            }
+
+            var hasMore = messages.Count > query.Limit;
+            if (hasMore)
+            {
+                messages.RemoveAt(messages.Count - 1);
+            }
+
+            if (query.FromNewest)
+            {
+                messages.Reverse();
+            }
+
+            return new MessagePage(messages, hasMore);
+        }, ct);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyDictionary<string, long>> GetLastSeqsAsync(IReadOnlyCollection<string> convIds, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(convIds);
+        if (convIds.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyDictionary<string, long>>(new Dictionary<string, long>());
+        }
+
+        // One JSON array parameter instead of a variable IN list keeps the statement text constant at any size.
+        var ids = JsonSerializer.Serialize(convIds);
+        return ReadAsync<IReadOnlyDictionary<string, long>>(c =>
+        {
+            using var cmd = Command(c, "SELECT id, last_seq FROM conversations WHERE id IN (SELECT value FROM json_each($ids))", ("$ids", ids));
+            using var r = cmd.ExecuteReader();
+            var seqs = new Dictionary<string, long>(StringComparer.Ordinal);
+            while (r.Read())
+            {
+                seqs[r.GetString(0)] = r.GetInt64(1);
+            }
+
+            return seqs;
+        }, ct);
+    }
+
+    /// <inheritdoc />
+    public Task<WatermarkResult> RaiseWatermarkAsync(string convId, string userId, WatermarkKind kind, long seq, CancellationToken ct) =>
+        WriteAsync(tx =>
+        {
+            long delivered, read, head;
+            using (var cmd = Command(
+                tx,
+                "SELECT m.delivered_seq, m.read_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.conv_id = $conv AND m.user_id = $user",
+                ("$conv", convId), ("$user", userId)))
+            using (var r = cmd.ExecuteReader())
+            {
+                if (!r.Read())
+                {
+                    return new WatermarkResult(WatermarkStatus.NotMember, 0, 0, false, false);
+                }
+
+                (delivered, read, head) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+            }
+
+            if (seq > head)
+            {
+                return new WatermarkResult(WatermarkStatus.AboveHead, delivered, read, false, false);
+            }
+
+            var newDelivered = Math.Max(delivered, seq);
+            var newRead = kind == WatermarkKind.Read ? Math.Max(read, seq) : read;
+            if (newDelivered != delivered || newRead != read)
+            {
+                using var update = Command(
+                    tx,
+                    "UPDATE members SET delivered_seq = $delivered, read_seq = $read WHERE conv_id = $conv AND user_id = $user",
+                    ("$delivered", newDelivered), ("$read", newRead), ("$conv", convId), ("$user", userId));
+                update.ExecuteNonQuery();
+            }
+
+            return new WatermarkResult(WatermarkStatus.Ok, newDelivered, newRead, newDelivered > delivered, newRead > read);
+        }, ct);
+}
