@@ -1,3 +1,3 @@
-var app = WebApplication.CreateBuilder(args).Build();
-app.MapGet("/healthz", () => Results.Ok());
-app.Run();
+using Parley.Server.Hosting;
+
+ParleyServer.Build(args).Run();

@@ -1,0 +1,297 @@
+using Microsoft.Extensions.Logging;
+using Parley.Protocol;
+
+namespace Parley.Delivery;
+
+/// <summary>
+/// Delivery of one conversation to this node's connections. Work for the conversation runs one item at a time
+/// (an actor), so each connection's cursor — the last seq it was sent — moves in order without locks.
+/// </summary>
+/// <remarks>
+/// The store is the record and the bus a hint: a message event is written to a connection only when it is exactly the
+/// next seq for that connection; a connection that is behind is first caught up from the store, and an event it
+/// already has is dropped. So each connection sees every seq once, in order, whatever the bus loses or reorders.
+/// </remarks>
+internal sealed class ConversationRoute
+{
+    private const int MaxCatchUpMessages = 1_000;
+
+    private readonly RouteContext _ctx;
+    private readonly List<Subscription> _subs = [];
+    private readonly Queue<RouteWork> _queue = new();
+    private bool _running;
+    private long _maxSeen;
+
+    public ConversationRoute(string convId, RouteContext ctx)
+    {
+        ConvId = convId;
+        _ctx = ctx;
+    }
+
+    public string ConvId { get; }
+
+    /// <summary>Sessions holding this route (guarded by the hub's route lock).</summary>
+    public int Holders { get; set; }
+
+    /// <summary>Completes when the node's bus subscription for this conversation is in effect.</summary>
+    public Task Bound { get; set; } = Task.CompletedTask;
+
+    public void Post(RouteWork work)
+    {
+        lock (_queue)
+        {
+            _queue.Enqueue(work);
+            if (_running)
+            {
+                return;
+            }
+
+            _running = true;
+        }
+
+        _ = Task.Run(RunAsync);
+    }
+
+    private async Task RunAsync()
+    {
+        while (true)
+        {
+            RouteWork work;
+            lock (_queue)
+            {
+                if (!_queue.TryDequeue(out work!))
+                {
+                    _running = false;
+                    return;
+                }
+            }
+
+            try
+            {
+                await ProcessAsync(work);
+            }
+            catch (Exception e)
+            {
+                _ctx.Log.LogError(e, "delivery work for {Conv} failed", ConvId);
+            }
+        }
+    }
+
+    private Task ProcessAsync(RouteWork work)
+    {
+        switch (work)
+        {
+            case MessageWork m:
+                return OnMessageAsync(m.Seq, m.Frame);
+            case HeadWork h:
+                return OnHeadAsync(h.LastSeq);
+            case SubscribeWork s:
+                return OnSubscribeAsync(s);
+            case UnsubscribeWork u:
+                _subs.RemoveAll(x => x.Session == u.Session);
+                return Task.CompletedTask;
+            case BroadcastWork b:
+                Broadcast(b);
+                return Task.CompletedTask;
+            case MemberLeftWork left:
+                OnMemberLeft(left);
+                return Task.CompletedTask;
+            default:
+                return Task.CompletedTask;
+        }
+    }
+
+    private async Task OnMessageAsync(long seq, ReadOnlyMemory<byte> frame)
+    {
+        _maxSeen = Math.Max(_maxSeen, seq);
+        List<Subscription>? behind = null;
+        foreach (var sub in _subs)
+        {
+            if (sub.Cursor >= seq)
+            {
+                continue;
+            }
+
+            if (sub.Cursor == seq - 1)
+            {
+                sub.Session.Send(frame);
+                sub.Cursor = seq;
+            }
+            else
+            {
+                (behind ??= []).Add(sub);
+            }
+        }
+
+        if (behind is not null)
+        {
+            await CatchUpAsync(behind, seq);
+        }
+    }
+
+    private async Task OnHeadAsync(long lastSeq)
+    {
+        _maxSeen = Math.Max(_maxSeen, lastSeq);
+        var behind = _subs.Where(s => s.Cursor < lastSeq).ToList();
+        if (behind.Count > 0)
+        {
+            await CatchUpAsync(behind, lastSeq);
+        }
+    }
+
+    private async Task OnSubscribeAsync(SubscribeWork work)
+    {
+        try
+        {
+            if (work.Session.IsClosed || _subs.Exists(s => s.Session == work.Session))
+            {
+                return;
+            }
+
+            var head = Math.Max(work.KnownLastSeq, _maxSeen);
+            var sub = new Subscription(work.Session, Math.Min(work.Cursor, head));
+            _subs.Add(sub);
+            if (head > sub.Cursor)
+            {
+                await CatchUpAsync([sub], head);
+            }
+        }
+        finally
+        {
+            work.OnDone?.Invoke();
+        }
+    }
+
+    private void Broadcast(BroadcastWork b)
+    {
+        foreach (var sub in _subs)
+        {
+            var s = sub.Session;
+            if (b.Except is not null && s.UserId == b.Except)
+            {
+                continue;
+            }
+
+            if (b.PresenceOnline is bool online && !s.IsPresenceNews(b.Except ?? "", online))
+            {
+                continue;
+            }
+
+            s.Send(b.Frame);
+        }
+    }
+
+    private void OnMemberLeft(MemberLeftWork left)
+    {
+        foreach (var sub in _subs)
+        {
+            sub.Session.Send(left.Frame);
+        }
+
+        var leaving = _subs.Where(s => s.Session.UserId == left.UserId).Select(s => s.Session).ToList();
+        _subs.RemoveAll(s => s.Session.UserId == left.UserId);
+        foreach (var session in leaving)
+        {
+            _ctx.OnRemoved(session, ConvId);
+        }
+    }
+
+    /// <summary>
+    /// Brings every given subscription up to <paramref name="target"/> from the store, in seq order. A subscription more
+    /// than <see cref="MaxCatchUpMessages"/> behind is told of a gap for the older part (it reads it through history).
+    /// </summary>
+    private async Task CatchUpAsync(List<Subscription> subs, long target)
+    {
+        var from = subs.Min(s => s.Cursor);
+        var backlog = _ctx.BacklogLimit;
+        foreach (var sub in subs)
+        {
+            // Far behind: announce the older part as a gap, as hello does, and deliver only the newest part.
+            var limit = sub.IsFresh ? backlog : MaxCatchUpMessages;
+            if (target - sub.Cursor > limit)
+            {
+                var gapTo = target - limit;
+                sub.Session.Send(ServerFrames.Gap(ConvId, sub.Cursor + 1, gapTo));
+                sub.Cursor = gapTo;
+            }
+
+            sub.IsFresh = false;
+        }
+
+        from = Math.Max(from, subs.Min(s => s.Cursor));
+        var cursor = from;
+        try
+        {
+            while (cursor < target)
+            {
+                var page = await _ctx.Store.ReadMessagesAsync(ConvId, new HistoryQuery(cursor, target + 1, ProtocolRules.MaxHistoryLimit), CancellationToken.None);
+                if (page.Messages.Count == 0)
+                {
+                    break;
+                }
+
+                foreach (var m in page.Messages)
+                {
+                    ReadOnlyMemory<byte>? frame = null;
+                    foreach (var sub in subs)
+                    {
+                        if (sub.Cursor == m.Seq - 1)
+                        {
+                            frame ??= ServerFrames.Message(m);
+                            sub.Session.Send(frame.Value);
+                            sub.Cursor = m.Seq;
+                        }
+                    }
+
+                    cursor = m.Seq;
+                }
+
+                if (!page.HasMore)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            // Left behind: the next event or head check retries from the cursors.
+            _ctx.Log.LogWarning(e, "catching up {Conv} from the store failed", ConvId);
+        }
+    }
+
+    private sealed class Subscription(Session session, long cursor)
+    {
+        public Session Session { get; } = session;
+
+        public long Cursor { get; set; } = cursor;
+
+        /// <summary>True until the first catch-up: a hello backlog, limited to the backlog size.</summary>
+        public bool IsFresh { get; set; } = true;
+    }
+}
+
+/// <summary>What routes need from the hub.</summary>
+internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit, Action<Session, string> OnRemoved);
+
+internal abstract record RouteWork;
+
+/// <summary>A stored message to deliver (from the bus).</summary>
+internal sealed record MessageWork(long Seq, ReadOnlyMemory<byte> Frame) : RouteWork;
+
+/// <summary>The store's last seq, from a head check: catch up whoever is behind it.</summary>
+internal sealed record HeadWork(long LastSeq) : RouteWork;
+
+/// <summary>Start delivering to a session from <paramref name="Cursor"/>; <paramref name="OnDone"/> runs after its backlog was queued.</summary>
+internal sealed record SubscribeWork(Session Session, long Cursor, long KnownLastSeq, Action? OnDone) : RouteWork;
+
+/// <summary>Stop delivering to a session.</summary>
+internal sealed record UnsubscribeWork(Session Session) : RouteWork;
+
+/// <summary>
+/// A frame for every subscribed session but those of <paramref name="Except"/>; for presence, only to sessions to
+/// which the status is news.
+/// </summary>
+internal sealed record BroadcastWork(ReadOnlyMemory<byte> Frame, string? Except, bool? PresenceOnline) : RouteWork;
+
+/// <summary>A member left: tell everyone (the leaver included), then stop delivering to the leaver's sessions.</summary>
+internal sealed record MemberLeftWork(string UserId, ReadOnlyMemory<byte> Frame) : RouteWork;

@@ -1,0 +1,153 @@
+using Microsoft.Extensions.Logging;
+using Parley.Protocol;
+
+namespace Parley.Delivery;
+
+/// <summary>Bus events to sessions, and the healing that does not trust the bus: head checks and reconciliation.</summary>
+public sealed partial class Hub
+{
+    private const int HeadCheckChunk = 500;
+
+    /// <inheritdoc />
+    public void OnEvent(BusTopic topic, BusEvent evt)
+    {
+        if (evt.Kind == BusEventKind.ConversationAdded)
+        {
+            if (topic.Kind == TopicKind.User)
+            {
+                foreach (var session in SessionsOf(evt.Subject))
+                {
+                    session.Send(evt.Frame);
+                }
+
+                _ = AddUserToConversationAsync(evt.Subject, evt.Conv, evt.Seq);
+            }
+
+            return;
+        }
+
+        if (topic.Kind != TopicKind.Conversation || !_routes.TryGetValue(evt.Conv, out var route))
+        {
+            return;
+        }
+
+        switch (evt.Kind)
+        {
+            case BusEventKind.Message:
+                route.Post(new MessageWork(evt.Seq, evt.Frame));
+                break;
+            case BusEventKind.Receipt:
+            case BusEventKind.MemberJoined:
+                route.Post(new BroadcastWork(evt.Frame, null, null));
+                break;
+            case BusEventKind.Typing:
+                route.Post(new BroadcastWork(evt.Frame, evt.Subject, null));
+                break;
+            case BusEventKind.Presence:
+                route.Post(new BroadcastWork(evt.Frame, evt.Subject, evt.Seq == 1));
+                break;
+            case BusEventKind.MemberLeft:
+                route.Post(new MemberLeftWork(evt.Subject, evt.Frame));
+                break;
+        }
+    }
+
+    /// <inheritdoc />
+    public void OnResumed() => _ = HealAsync();
+
+    private async Task HealAsync()
+    {
+        _log.LogInformation("bus resumed: re-checking conversation heads and memberships against the store");
+        await CheckHeadsAsync(CancellationToken.None);
+        await ReconcileUsersAsync(CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Re-reads the last seq of every conversation this node routes and catches up any session behind it: events the
+    /// bus lost (a publisher's broker link was down, say) reach members within one check interval.
+    /// </summary>
+    public async Task CheckHeadsAsync(CancellationToken ct)
+    {
+        var ids = _routes.Keys.ToList();
+        for (var i = 0; i < ids.Count; i += HeadCheckChunk)
+        {
+            var chunk = ids.GetRange(i, Math.Min(HeadCheckChunk, ids.Count - i));
+            IReadOnlyDictionary<string, long> heads;
+            try
+            {
+                heads = await _store.GetLastSeqsAsync(chunk, ct);
+            }
+            catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
+            {
+                _log.LogDebug(e, "head check skipped: store unavailable");
+                return;
+            }
+
+            foreach (var (conv, lastSeq) in heads)
+            {
+                if (_routes.TryGetValue(conv, out var route))
+                {
+                    route.Post(new HeadWork(lastSeq));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Brings every local session's conversation set in line with the store (joins and leaves announced while the bus
+    /// was down): sessions gain the conversations they are missing and stop receiving those they left.
+    /// </summary>
+    public async Task ReconcileUsersAsync(CancellationToken ct)
+    {
+        List<string> users;
+        lock (_gate)
+        {
+            users = [.. _users.Keys];
+        }
+
+        foreach (var userId in users)
+        {
+            IReadOnlyList<ConversationView> views;
+            try
+            {
+                views = await _store.ListConversationsAsync(userId, ct);
+            }
+            catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
+            {
+                _log.LogDebug(e, "reconciliation skipped: store unavailable");
+                return;
+            }
+
+            var wanted = views.ToDictionary(v => v.Info.Id, StringComparer.Ordinal);
+            foreach (var session in SessionsOf(userId))
+            {
+                foreach (var conv in session.Conversations.Keys.Where(c => !wanted.ContainsKey(c)))
+                {
+                    RemoveSessionFromConversation(session, conv);
+                }
+
+                foreach (var view in wanted.Values.Where(v => !session.Conversations.ContainsKey(v.Info.Id)).ToList())
+                {
+                    session.Send(ServerFrames.Conversation(view.ToDto(peerOnline: false)));
+                    await SubscribeSessionsAsync([session], view.Info.Id, view.DeliveredSeq);
+                }
+            }
+        }
+    }
+
+    /// <summary>Runs the periodic head check until <paramref name="ct"/> is cancelled.</summary>
+    public async Task RunHeadChecksAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(100, _options.HeadCheckIntervalMs)));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                await CheckHeadsAsync(ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+}

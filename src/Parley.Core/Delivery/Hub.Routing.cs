@@ -1,0 +1,109 @@
+using Microsoft.Extensions.Logging;
+
+namespace Parley.Delivery;
+
+/// <summary>Holder counts and bus subscriptions: a topic is bound while at least one local session needs it.</summary>
+public sealed partial class Hub
+{
+    private ConversationRoute AcquireRoute(string convId)
+    {
+        lock (_gate)
+        {
+            if (!_routes.TryGetValue(convId, out var route))
+            {
+                route = new ConversationRoute(convId, _routeContext);
+                route.Bound = ChainTopicOp(BusTopic.ForConversation(convId), subscribe: true);
+                _routes[convId] = route;
+            }
+
+            route.Holders++;
+            return route;
+        }
+    }
+
+    private void ReleaseRoute(string convId)
+    {
+        lock (_gate)
+        {
+            if (!_routes.TryGetValue(convId, out var route) || --route.Holders > 0)
+            {
+                return;
+            }
+
+            _routes.TryRemove(convId, out _);
+            _ = ChainTopicOp(BusTopic.ForConversation(convId), subscribe: false);
+        }
+    }
+
+    private Task AcquireUserAsync(Session session)
+    {
+        lock (_gate)
+        {
+            if (!_users.TryGetValue(session.UserId, out var entry))
+            {
+                entry = new UserEntry();
+                _users[session.UserId] = entry;
+                entry.Bound = ChainTopicOp(BusTopic.ForUser(session.UserId), subscribe: true);
+            }
+
+            entry.Sessions.Add(session);
+            return entry.Bound;
+        }
+    }
+
+    private void ReleaseUser(Session session)
+    {
+        lock (_gate)
+        {
+            if (!_users.TryGetValue(session.UserId, out var entry) || !entry.Sessions.Remove(session) || entry.Sessions.Count > 0)
+            {
+                return;
+            }
+
+            _users.Remove(session.UserId);
+            _ = ChainTopicOp(BusTopic.ForUser(session.UserId), subscribe: false);
+        }
+    }
+
+    private async Task ApplyTopicOpAsync(BusTopic topic, bool subscribe)
+    {
+        try
+        {
+            await (subscribe ? _bus.SubscribeAsync(topic) : _bus.UnsubscribeAsync(topic));
+        }
+        catch (Exception e)
+        {
+            // The bus re-applies wanted subscriptions when it reconnects; head checks heal what was missed meanwhile.
+            _log.LogWarning(e, "bus {Op} of {Topic} failed", subscribe ? "subscribe" : "unsubscribe", topic);
+        }
+    }
+
+    // Bind and unbind of one topic run one after another in call order, so a quick release-then-acquire cannot end
+    // with the topic unbound while a session needs it. Called under _gate.
+    private Task ChainTopicOp(BusTopic topic, bool subscribe)
+    {
+        _topicOps.TryGetValue(topic, out var previous);
+        previous ??= Task.CompletedTask;
+        var next = previous.ContinueWith(
+            _ => ApplyTopicOpAsync(topic, subscribe),
+            CancellationToken.None,
+            TaskContinuationOptions.None,
+            TaskScheduler.Default).Unwrap();
+        _topicOps[topic] = next;
+        _ = next.ContinueWith(
+            t =>
+            {
+                lock (_gate)
+                {
+                    if (_topicOps.TryGetValue(topic, out var last) && last == t)
+                    {
+                        _topicOps.Remove(topic);
+                    }
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return next;
+    }
+}

@@ -1,0 +1,291 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Parley.Protocol;
+
+namespace Parley.Delivery;
+
+/// <summary>
+/// This node's live side: its sessions, which conversations and users it routes, its bus subscriptions (bound while at
+/// least one local session needs them), and the dispatch of bus events to sessions.
+/// </summary>
+public sealed partial class Hub : IBusHandler, IPresenceNode
+{
+    private readonly IChatStore _store;
+    private readonly IMessageBus _bus;
+    private readonly IPresenceStore _presence;
+    private readonly ParleyOptions _options;
+    private readonly ILogger<Hub> _log;
+    private readonly RouteContext _routeContext;
+
+    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConversationRoute> _routes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, UserEntry> _users = new(StringComparer.Ordinal);
+
+    // Guards route and user holder counts and the per-topic chains of bus (un)subscriptions.
+    private readonly Lock _gate = new();
+    private readonly Dictionary<BusTopic, Task> _topicOps = [];
+
+    /// <summary>Creates the hub.</summary>
+    public Hub(IChatStore store, IMessageBus bus, IPresenceStore presence, ParleyOptions options, ILogger<Hub> log)
+    {
+        _store = store;
+        _bus = bus;
+        _presence = presence;
+        _options = options;
+        _log = log;
+        _routeContext = new RouteContext(store, log, options.BacklogLimit, (session, conv) => RemoveSessionFromConversation(session, conv));
+    }
+
+    /// <inheritdoc />
+    public string NodeId => _options.NodeId;
+
+    /// <summary>Number of live sessions on this node.</summary>
+    public int SessionCount => _sessions.Count;
+
+    /// <summary>Number of distinct users with a session on this node.</summary>
+    public int OnlineUserCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _users.Count;
+            }
+        }
+    }
+
+    /// <summary>Number of conversations this node currently routes.</summary>
+    public int RouteCount => _routes.Count;
+
+    /// <summary>The sessions of a user on this node.</summary>
+    internal IReadOnlyList<Session> SessionsOf(string userId)
+    {
+        lock (_gate)
+        {
+            return _users.TryGetValue(userId, out var entry) ? [.. entry.Sessions] : [];
+        }
+    }
+
+    /// <summary>Creates a session for an authenticated connection. Call <see cref="AttachAsync"/> next.</summary>
+    public Session CreateSession(string userId, string username, IFrameSink sink)
+    {
+        var session = new Session(Ids.New("c", 16), userId, username, sink);
+        _sessions[session.Id] = session;
+        return session;
+    }
+
+    /// <summary>
+    /// Attaches a session after hello: subscribes it to the user's topic and every conversation of theirs, queues each
+    /// conversation's backlog after its cursor (<paramref name="resume"/>, else the delivered watermark), then synced.
+    /// Throws <see cref="StoreUnavailableException"/> when the store cannot list the conversations.
+    /// </summary>
+    public async Task AttachAsync(Session session, IReadOnlyDictionary<string, long>? resume, CancellationToken ct)
+    {
+        await AcquireUserAsync(session);
+        var views = await _store.ListConversationsAsync(session.UserId, ct);
+        if (resume is not null)
+        {
+            var mine = views.Select(v => v.Info.Id).ToHashSet(StringComparer.Ordinal);
+            foreach (var conv in resume.Keys.Where(c => !mine.Contains(c)))
+            {
+                session.Send(ServerFrames.Error("hello", ErrorCodes.NotFound, $"cannot resume {conv}: no such conversation"));
+            }
+        }
+
+        var added = new List<(ConversationView View, ConversationRoute Route)>(views.Count);
+        foreach (var view in views)
+        {
+            if (TryAddSessionToConversation(session, view.Info.Id, out var route))
+            {
+                added.Add((view, route));
+            }
+        }
+
+        await Task.WhenAll(added.Select(a => a.Route.Bound));
+
+        // Read the heads after the bus subscriptions are in effect: anything committed later arrives as an event.
+        var heads = added.Count == 0
+            ? new Dictionary<string, long>()
+            : await _store.GetLastSeqsAsync(added.Select(a => a.View.Info.Id).ToList(), ct);
+
+        var remaining = added.Count + 1;
+        void Done()
+        {
+            if (Interlocked.Decrement(ref remaining) == 0)
+            {
+                session.Send(ServerFrames.Synced());
+            }
+        }
+
+        foreach (var (view, route) in added)
+        {
+            var cursor = resume is not null && resume.TryGetValue(view.Info.Id, out var r) ? r : view.DeliveredSeq;
+            var head = heads.TryGetValue(view.Info.Id, out var h) ? h : view.Info.LastSeq;
+            route.Post(new SubscribeWork(session, cursor, head, Done));
+        }
+
+        Done();
+        _ = AnnouncePresenceAsync(session, online: true);
+        if (session.IsClosed)
+        {
+            await DetachAsync(session);
+        }
+    }
+
+    /// <summary>Detaches a closed session: stops its deliveries, releases subscriptions, updates presence. Idempotent.</summary>
+    public async Task DetachAsync(Session session)
+    {
+        var first = session.MarkClosed();
+        foreach (var conv in session.Conversations.Keys)
+        {
+            RemoveSessionFromConversation(session, conv);
+        }
+
+        if (!first)
+        {
+            return;
+        }
+
+        _sessions.TryRemove(session.Id, out _);
+        ReleaseUser(session);
+        await AnnouncePresenceAsync(session, online: false);
+    }
+
+    /// <summary>Subscribes the user's sessions on this node to a conversation they just gained, from <paramref name="cursor"/>.</summary>
+    internal Task AddUserToConversationAsync(string userId, string convId, long cursor) =>
+        SubscribeSessionsAsync(SessionsOf(userId), convId, cursor);
+
+    private async Task SubscribeSessionsAsync(IEnumerable<Session> sessions, string convId, long cursor)
+    {
+        var added = new List<(Session Session, ConversationRoute Route)>();
+        foreach (var session in sessions)
+        {
+            if (TryAddSessionToConversation(session, convId, out var route))
+            {
+                added.Add((session, route));
+            }
+        }
+
+        if (added.Count == 0)
+        {
+            return;
+        }
+
+        await Task.WhenAll(added.Select(a => a.Route.Bound));
+        var head = cursor;
+        try
+        {
+            var heads = await _store.GetLastSeqsAsync([convId], CancellationToken.None);
+            head = heads.TryGetValue(convId, out var h) ? h : cursor;
+        }
+        catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
+        {
+            _log.LogWarning(e, "reading the head of {Conv} failed; the next head check heals", convId);
+        }
+
+        foreach (var (session, route) in added)
+        {
+            route.Post(new SubscribeWork(session, cursor, head, null));
+        }
+    }
+
+    private bool TryAddSessionToConversation(Session session, string convId, out ConversationRoute route)
+    {
+        route = null!;
+        if (session.IsClosed || !session.Conversations.TryAdd(convId, 0))
+        {
+            return false;
+        }
+
+        route = AcquireRoute(convId);
+        if (session.IsClosed && session.Conversations.TryRemove(convId, out _))
+        {
+            ReleaseRoute(convId);
+            return false;
+        }
+
+        return true;
+    }
+
+    private void RemoveSessionFromConversation(Session session, string convId)
+    {
+        if (!session.Conversations.TryRemove(convId, out _))
+        {
+            return;
+        }
+
+        if (_routes.TryGetValue(convId, out var route))
+        {
+            route.Post(new UnsubscribeWork(session));
+        }
+
+        ReleaseRoute(convId);
+    }
+
+    /// <summary>Closes every session with 1012 so clients reconnect elsewhere (graceful drain).</summary>
+    public void CloseAll(int code, string reason)
+    {
+        foreach (var session in _sessions.Values)
+        {
+            session.Close(code, reason);
+        }
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<PresenceConnection> LocalConnections() =>
+        _sessions.Values.Where(s => !s.IsClosed).Select(s => new PresenceConnection(s.Id, s.UserId)).ToList();
+
+    /// <inheritdoc />
+    public async Task OnUsersOfflineAsync(IReadOnlyList<string> userIds)
+    {
+        foreach (var userId in userIds)
+        {
+            await PublishPresenceAsync(userId, online: false);
+        }
+    }
+
+    private async Task AnnouncePresenceAsync(Session session, bool online)
+    {
+        try
+        {
+            var connection = new PresenceConnection(session.Id, session.UserId);
+            var changed = online
+                ? await _presence.ConnectAsync(connection, CancellationToken.None)
+                : await _presence.DisconnectAsync(connection, CancellationToken.None);
+            if (changed)
+            {
+                await PublishPresenceAsync(session.UserId, online);
+            }
+        }
+        catch (Exception e) when (e is PresenceUnavailableException or StoreUnavailableException or TimeoutException)
+        {
+            _log.LogDebug(e, "presence update for {User} skipped", session.UserId);
+        }
+    }
+
+    private async Task PublishPresenceAsync(string userId, bool online)
+    {
+        var convs = await _store.ListPresenceConversationsAsync(userId, _options.PresenceRoomMaxMembers, CancellationToken.None);
+        var frame = ServerFrames.Presence(userId, online);
+        foreach (var conv in convs)
+        {
+            Publish(BusTopic.ForConversation(conv), new BusEvent(BusEventKind.Presence, conv, online ? 1 : 0, userId, NodeId, frame));
+        }
+    }
+
+    /// <summary>Publishes an event on the bus (delivered to this node too).</summary>
+    public void Publish(BusTopic topic, BusEvent evt)
+    {
+        if (!_bus.Publish(topic, evt))
+        {
+            _log.LogDebug("bus dropped a {Kind} event for {Topic}", evt.Kind, topic);
+        }
+    }
+
+    private sealed class UserEntry
+    {
+        public List<Session> Sessions { get; } = [];
+
+        public Task Bound { get; set; } = Task.CompletedTask;
+    }
+}

@@ -1,0 +1,123 @@
+using Microsoft.Extensions.Logging;
+using Parley.Chat;
+using Parley.Delivery;
+using Parley.Protocol;
+
+namespace Parley;
+
+/// <summary>
+/// One Parley node's core, independent of the web host: the store, bus and presence backends chosen by configuration,
+/// the hub, the group-commit writer and the chat service, with their start and graceful stop.
+/// </summary>
+public sealed class ParleyNode : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ILogger<ParleyNode> _log;
+    private Task _headChecks = Task.CompletedTask;
+    private volatile bool _draining;
+    private int _disposed;
+
+    /// <summary>Composes a node from its three backends.</summary>
+    public ParleyNode(IChatStore store, IMessageBus bus, IPresenceStore presence, ParleyOptions options, ILoggerFactory logs)
+    {
+        Store = store;
+        Bus = bus;
+        Presence = presence;
+        Options = options;
+        _log = logs.CreateLogger<ParleyNode>();
+        Hub = new Hub(store, bus, presence, options, logs.CreateLogger<Hub>());
+        Writer = new MessageWriter(store, ChatService.Announcer(() => Hub), options.MaxCommitBatch, TimeSpan.FromMilliseconds(options.StoreQueueTimeoutMs), logs.CreateLogger<MessageWriter>());
+        Chat = new ChatService(store, Hub, Writer, presence, new SendRateLimiter(options.SendRatePerSecond, options.SendBurst), logs.CreateLogger<ChatService>());
+    }
+
+    /// <summary>The node's settings.</summary>
+    public ParleyOptions Options { get; }
+
+    /// <summary>The store (source of truth).</summary>
+    public IChatStore Store { get; }
+
+    /// <summary>The bus between nodes.</summary>
+    public IMessageBus Bus { get; }
+
+    /// <summary>The presence backend.</summary>
+    public IPresenceStore Presence { get; }
+
+    /// <summary>The node's sessions and routing.</summary>
+    public Hub Hub { get; }
+
+    /// <summary>The group-commit writer.</summary>
+    public MessageWriter Writer { get; }
+
+    /// <summary>Every chat operation.</summary>
+    public ChatService Chat { get; }
+
+    /// <summary>True once a graceful stop began: no new connections are accepted.</summary>
+    public bool IsDraining => _draining;
+
+    /// <summary>Initializes the store, then starts the bus, presence and the periodic head check.</summary>
+    public async Task StartAsync(CancellationToken ct)
+    {
+        await Store.InitializeAsync(ct);
+        await Bus.StartAsync(Hub, ct);
+        await Presence.StartAsync(Hub, ct);
+        _headChecks = Hub.RunHeadChecksAsync(_stop.Token);
+        _log.LogInformation("node {Node} started", Options.NodeId);
+    }
+
+    /// <summary>Graceful drain: stop accepting, close every socket with 1012 so clients resume on other nodes.</summary>
+    public async Task DrainAsync(TimeSpan grace)
+    {
+        _draining = true;
+        Hub.CloseAll(CloseCodes.ServiceRestart, "node shutting down");
+        var deadline = DateTime.UtcNow + grace;
+        while (Hub.SessionCount > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Readiness: the store, the bus and presence all answer.</summary>
+    public async Task<(bool Ready, string Detail)> CheckReadyAsync(CancellationToken ct)
+    {
+        if (_draining)
+        {
+            return (false, "draining");
+        }
+
+        var store = await Probe(Store.PingAsync, ct);
+        var bus = await Probe(Bus.PingAsync, ct);
+        var presence = await Probe(Presence.PingAsync, ct);
+        return (store && bus && presence, $"store={(store ? "up" : "down")} bus={(bus ? "up" : "down")} presence={(presence ? "up" : "down")}");
+    }
+
+    private static async Task<bool> Probe(Func<CancellationToken, Task<bool>> ping, CancellationToken ct)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            return await ping(timeout.Token).WaitAsync(timeout.Token);
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync();
+        await _headChecks;
+        await Writer.DisposeAsync();
+        await Presence.DisposeAsync();
+        await Bus.DisposeAsync();
+        await Store.DisposeAsync();
+        _stop.Dispose();
+    }
+}

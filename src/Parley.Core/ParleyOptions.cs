@@ -1,0 +1,47 @@
+namespace Parley;
+
+/// <summary>Node settings, bound from the <c>Parley</c> configuration section.</summary>
+public sealed class ParleyOptions
+{
+    /// <summary>This node's id; defaults to host name and port.</summary>
+    public string NodeId { get; set; } = "";
+
+    /// <summary>Interval of server WebSocket pings; a peer silent for two periods is closed.</summary>
+    public int HeartbeatMs { get; set; } = 25_000;
+
+    /// <summary>Time a new socket has to send its hello.</summary>
+    public int HelloTimeoutMs { get; set; } = 5_000;
+
+    /// <summary>Sustained sends per second per user.</summary>
+    public double SendRatePerSecond { get; set; } = 20;
+
+    /// <summary>Send burst per user.</summary>
+    public int SendBurst { get; set; } = 40;
+
+    /// <summary>Rejected sends within <see cref="FloodWindowMs"/> after which a connection is closed with 4029.</summary>
+    public int FloodCloseAfterRejects { get; set; } = 100;
+
+    /// <summary>Window for counting rejected sends.</summary>
+    public int FloodWindowMs { get; set; } = 5_000;
+
+    /// <summary>Frames a connection may have queued for sending before it is closed as a slow consumer (4008).</summary>
+    public int OutboundQueueFrames { get; set; } = 4_096;
+
+    /// <summary>Messages sent per conversation on hello before a gap frame stands for the older part.</summary>
+    public int BacklogLimit { get; set; } = 200;
+
+    /// <summary>Rooms up to this many members share presence among their members.</summary>
+    public int PresenceRoomMaxMembers { get; set; } = 200;
+
+    /// <summary>Most messages committed in one group-commit transaction.</summary>
+    public int MaxCommitBatch { get; set; } = 256;
+
+    /// <summary>A send still queued for the store after this long is answered unavailable without being stored.</summary>
+    public int StoreQueueTimeoutMs { get; set; } = 4_000;
+
+    /// <summary>How often the node re-checks the heads of its conversations against the store (healing lost bus events).</summary>
+    public int HeadCheckIntervalMs { get; set; } = 5_000;
+
+    /// <summary>Lifetime of issued tokens.</summary>
+    public int TokenLifetimeMinutes { get; set; } = 24 * 60;
+}

@@ -1,0 +1,26 @@
+using Parley.Memory;
+using Parley.Store.Sqlite;
+
+namespace Parley.Server.Hosting;
+
+/// <summary>Chooses the store, bus and presence implementations named by configuration.</summary>
+internal static class Backends
+{
+    public static IChatStore CreateStore(ServerSettings s) => s.Store.ToLowerInvariant() switch
+    {
+        "sqlite" => new SqliteChatStore(new SqliteStoreOptions { Path = s.SqlitePath }),
+        _ => throw new InvalidOperationException($"Parley:Store must be 'sqlite' or 'postgres', not '{s.Store}'"),
+    };
+
+    public static IMessageBus CreateBus(ServerSettings s, string nodeId, ILoggerFactory logs) => s.Bus.ToLowerInvariant() switch
+    {
+        "memory" => new InMemoryBus(),
+        _ => throw new InvalidOperationException($"Parley:Bus must be 'memory' or 'rabbitmq', not '{s.Bus}'"),
+    };
+
+    public static IPresenceStore CreatePresence(ServerSettings s, ILoggerFactory logs) => s.Presence.ToLowerInvariant() switch
+    {
+        "memory" => new InMemoryPresence(),
+        _ => throw new InvalidOperationException($"Parley:Presence must be 'memory' or 'redis', not '{s.Presence}'"),
+    };
+}

@@ -1,0 +1,87 @@
+using System.Globalization;
+using Parley.Server.Api;
+using Parley.Server.Auth;
+using Parley.Server.WebSockets;
+
+namespace Parley.Server.Hosting;
+
+/// <summary>Builds a Parley node's web host from arguments and configuration (used by Program and by tests).</summary>
+public static class ParleyServer
+{
+    /// <summary>The listen address when none is configured.</summary>
+    public const string DefaultUrl = "http://localhost:5080";
+
+    /// <summary>Builds the application; <paramref name="configure"/> may add configuration or services (tests).</summary>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory, WebRootPath = Path.Combine(AppContext.BaseDirectory, "wwwroot") });
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = ApiErrors.MaxBodyBytes;
+            k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+        });
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        configure?.Invoke(builder);
+
+        var section = builder.Configuration.GetSection("Parley");
+        var settings = new ServerSettings();
+        section.Bind(settings);
+        var options = new ParleyOptions();
+        section.Bind(options);
+        if (string.IsNullOrWhiteSpace(options.NodeId))
+        {
+            options.NodeId = DefaultNodeId(builder.Configuration["urls"] ?? DefaultUrl);
+        }
+
+        if (!Protocol.ProtocolRules.IsValidId(options.NodeId))
+        {
+            throw new InvalidOperationException("Parley:NodeId must be 1-64 characters of [A-Za-z0-9_-]");
+        }
+
+        var services = builder.Services;
+        services.AddSingleton(settings);
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp =>
+        {
+            var logs = sp.GetRequiredService<ILoggerFactory>();
+            return new ParleyNode(
+                Backends.CreateStore(settings),
+                Backends.CreateBus(settings, options.NodeId, logs),
+                Backends.CreatePresence(settings, logs),
+                options,
+                logs);
+        });
+        services.AddSingleton(sp => new TokenService(JwtKeys.Resolve(settings), TimeSpan.FromMinutes(options.TokenLifetimeMinutes), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(_ => new PasswordHasher(settings.PasswordIterations, settings.PasswordHashConcurrency));
+        services.AddSingleton(sp => new LoginThrottle(settings.LoginFailuresPerAccount, settings.LoginFailuresPerAddress, TimeSpan.FromSeconds(settings.LoginWindowSeconds), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new AccountService(sp.GetRequiredService<ParleyNode>().Store, sp.GetRequiredService<PasswordHasher>(), sp.GetRequiredService<TokenService>(), sp.GetRequiredService<LoginThrottle>()));
+        services.AddSingleton(_ => new OriginPolicy(settings.AllowedOrigins));
+        services.AddHostedService<NodeLifetime>();
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(settings.DrainSeconds + 10));
+
+        var app = builder.Build();
+        app.UseParleySecurityHeaders();
+        app.UseWebSockets();
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
+        app.MapParleyApi();
+        app.MapParleyWebSocket();
+        return app;
+    }
+
+    private static string DefaultNodeId(string urls)
+    {
+        var first = urls.Split(';', StringSplitOptions.RemoveEmptyEntries)[0].Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal);
+        var port = Uri.TryCreate(first, UriKind.Absolute, out var uri) ? uri.Port : 0;
+        var host = new string(Environment.MachineName.Where(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_').ToArray());
+        var suffix = port > 0 ? port.ToString(CultureInfo.InvariantCulture) : Ids.New("", 6);
+        return $"{(host.Length == 0 ? "node" : host[..Math.Min(host.Length, 40)])}-{suffix}";
+    }
+}

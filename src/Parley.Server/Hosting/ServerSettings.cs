@@ -1,0 +1,54 @@
+namespace Parley.Server.Hosting;
+
+/// <summary>Host-level settings of the <c>Parley</c> section that the core does not need.</summary>
+public sealed class ServerSettings
+{
+    /// <summary><c>sqlite</c> (default) or <c>postgres</c>.</summary>
+    public string Store { get; set; } = "sqlite";
+
+    /// <summary>SQLite database file (embedded default).</summary>
+    public string SqlitePath { get; set; } = "data/parley.db";
+
+    /// <summary>Npgsql connection string.</summary>
+    public string Postgres { get; set; } = "";
+
+    /// <summary><c>memory</c> (default) or <c>rabbitmq</c>.</summary>
+    public string Bus { get; set; } = "memory";
+
+    /// <summary>AMQP URI of RabbitMQ.</summary>
+    public string RabbitMq { get; set; } = "amqp://guest:guest@127.0.0.1:5672/";
+
+    /// <summary><c>memory</c> (default) or <c>redis</c>.</summary>
+    public string Presence { get; set; } = "memory";
+
+    /// <summary>Redis <c>host:port</c>.</summary>
+    public string Redis { get; set; } = "127.0.0.1:6379";
+
+    /// <summary>JWT signing secret (at least 32 characters); required in a cluster. Single node: generated into the data folder.</summary>
+    public string JwtKey { get; set; } = "";
+
+    /// <summary>PBKDF2 iterations for new password hashes.</summary>
+    public int PasswordIterations { get; set; } = Auth.PasswordHasher.RecommendedIterations;
+
+    /// <summary>Password hashes computed at once (bounded so a login flood cannot starve chat traffic).</summary>
+    public int PasswordHashConcurrency { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>Failed logins per account per window before 429.</summary>
+    public int LoginFailuresPerAccount { get; set; } = 10;
+
+    /// <summary>Failed logins per client address per window before 429.</summary>
+    public int LoginFailuresPerAddress { get; set; } = 50;
+
+    /// <summary>Window for counting failed logins, in seconds.</summary>
+    public int LoginWindowSeconds { get; set; } = 300;
+
+    /// <summary>Browser origins allowed to open WebSockets besides the same origin ("*" for any).</summary>
+    public string[] AllowedOrigins { get; set; } = [];
+
+    /// <summary>Seconds a stopping node waits for its sockets to close after sending 1012.</summary>
+    public int DrainSeconds { get; set; } = 5;
+
+    /// <summary>True when several nodes share state (and so must share a configured JWT key).</summary>
+    public bool IsCluster =>
+        !Store.Equals("sqlite", StringComparison.OrdinalIgnoreCase) || !Bus.Equals("memory", StringComparison.OrdinalIgnoreCase);
+}

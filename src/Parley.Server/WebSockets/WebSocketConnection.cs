@@ -1,0 +1,176 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net.WebSockets;
+using System.Threading.Channels;
+using Parley.Delivery;
+using Parley.Protocol;
+using Parley.Server.Auth;
+
+namespace Parley.Server.WebSockets;
+
+/// <summary>
+/// One client WebSocket: a receive loop (hello, then client ops) and a send loop draining a bounded outbound queue.
+/// Every way the connection ends goes through <see cref="Close"/>, which records one close code and reason, once.
+/// </summary>
+internal sealed partial class WebSocketConnection : IFrameSink
+{
+    private const int InitialReceiveBuffer = 4 * 1024;
+    private const int MaxInFlightOps = 256;
+
+    private readonly WebSocket _socket;
+    private readonly ParleyNode _node;
+    private readonly TokenService _tokens;
+    private readonly ILogger _log;
+    private readonly Channel<ReadOnlyMemory<byte>> _outbound;
+    private readonly SemaphoreSlim _inFlight = new(MaxInFlightOps);
+    private readonly TaskCompletionSource _closeRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private Session? _session;
+    private int _closing;
+    private int _closeCode = (int)WebSocketCloseStatus.NormalClosure;
+    private string _closeReason = "";
+    private volatile bool _dropQueued;
+
+    // Flood detection: rejected sends within the current window.
+    private long _floodWindowStart = Stopwatch.GetTimestamp();
+    private int _floodRejects;
+
+    public WebSocketConnection(WebSocket socket, ParleyNode node, TokenService tokens, ILogger log)
+    {
+        _socket = socket;
+        _node = node;
+        _tokens = tokens;
+        _log = log;
+        _outbound = Channel.CreateBounded<ReadOnlyMemory<byte>>(new BoundedChannelOptions(Math.Max(16, node.Options.OutboundQueueFrames))
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    /// <summary>Runs the connection until it closes.</summary>
+    public async Task RunAsync(CancellationToken aborted)
+    {
+        var sending = Task.Run(SendLoopAsync, CancellationToken.None);
+        using var helloTimer = new Timer(_ => { if (_session is null) Close(CloseCodes.Unauthorized, "no hello in time"); }, null, _node.Options.HelloTimeoutMs, Timeout.Infinite);
+        Timer? expiryTimer = null;
+        try
+        {
+            expiryTimer = await ReceiveLoopAsync(aborted);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            Close(CloseCodes.ServiceRestart, "connection lost");
+        }
+        finally
+        {
+            Close((int)WebSocketCloseStatus.NormalClosure, "");
+            if (_session is not null)
+            {
+                await _node.Hub.DetachAsync(_session);
+            }
+
+            if (expiryTimer is not null)
+            {
+                await expiryTimer.DisposeAsync();
+            }
+
+            await sending;
+            _socket.Dispose();
+        }
+    }
+
+    /// <inheritdoc />
+    public bool TrySend(ReadOnlyMemory<byte> frame)
+    {
+        if (Volatile.Read(ref _closing) != 0)
+        {
+            return false;
+        }
+
+        if (_outbound.Writer.TryWrite(frame))
+        {
+            return true;
+        }
+
+        Close(CloseCodes.SlowConsumer, "outbound queue overflow: read faster, then resume");
+        return false;
+    }
+
+    /// <inheritdoc />
+    public void Close(int closeCode, string reason)
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        {
+            return;
+        }
+
+        _closeCode = closeCode;
+        _closeReason = reason;
+        // A slow consumer's queue is dropped: it catches up with resume. Otherwise what is queued (an error frame
+        // explaining the close, say) goes out first.
+        _dropQueued = closeCode == CloseCodes.SlowConsumer;
+        _outbound.Writer.TryComplete();
+        _closeRequested.TrySetResult();
+    }
+
+    private async Task SendLoopAsync()
+    {
+        var reader = _outbound.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync())
+            {
+                while (!_dropQueued && reader.TryRead(out var frame))
+                {
+                    await _socket.SendAsync(frame, WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, CancellationToken.None);
+                }
+
+                if (_dropQueued)
+                {
+                    break;
+                }
+            }
+
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await _socket.CloseOutputAsync((WebSocketCloseStatus)_closeCode, _closeReason, timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            _log.LogDebug(e, "send loop ended");
+        }
+        finally
+        {
+            // The peer gets a few seconds to answer our close frame; then the socket is torn down.
+            _ = Task.Delay(TimeSpan.FromSeconds(3)).ContinueWith(_ => _socket.Abort(), TaskScheduler.Default);
+        }
+    }
+
+    private bool Enqueue(byte[] frame) => TrySend(frame);
+
+    private void SendError(string? reference, string code, string message) => Enqueue(ServerFrames.Error(reference, code, message));
+
+    /// <summary>Counts a rate-limited send; a client that keeps flooding is closed with 4029.</summary>
+    private void CountFlood()
+    {
+        var window = TimeSpan.FromMilliseconds(_node.Options.FloodWindowMs);
+        lock (_inFlight)
+        {
+            if (Stopwatch.GetElapsedTime(_floodWindowStart) > window)
+            {
+                _floodWindowStart = Stopwatch.GetTimestamp();
+                _floodRejects = 0;
+            }
+
+            if (++_floodRejects > _node.Options.FloodCloseAfterRejects)
+            {
+                Close(CloseCodes.RateLimited, "rate limit exceeded repeatedly");
+            }
+        }
+    }
+
+    private static ArrayPool<byte> Pool => ArrayPool<byte>.Shared;
+}
