@@ -37,6 +37,10 @@ public sealed partial class ParleyClient : IAsyncDisposable
         _ownsHttp = options.Http is null;
         _http = options.Http ?? new HttpClient { BaseAddress = options.BaseUri, Timeout = TimeSpan.FromSeconds(30) };
         _http.BaseAddress ??= options.BaseUri;
+        foreach (var (conv, seq) in options.InitialCursors ?? new Dictionary<string, long>())
+        {
+            _cursors[conv] = seq;
+        }
     }
 
     /// <summary>A message, exactly once per (conv, seq), in seq order per conversation.</summary>

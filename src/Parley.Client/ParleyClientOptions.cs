@@ -24,6 +24,13 @@ public sealed class ParleyClientOptions
     /// <summary>How long a pending send waits before it is resent on the same connection when no ack came.</summary>
     public TimeSpan AckTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Cursors saved from an earlier run (<see cref="ParleyClient.Cursors"/>): the client resumes from them, so an app
+    /// restarted after a crash continues exactly where it had got to. Conversations not named start at the server's
+    /// delivered watermark.
+    /// </summary>
+    public IReadOnlyDictionary<string, long>? InitialCursors { get; init; }
+
     /// <summary>The HTTP client to use for REST calls; one is created when null.</summary>
     public HttpClient? Http { get; init; }
 }
