@@ -51,14 +51,14 @@ internal static class PresenceScripts
         """);
 
     /// <summary>
-    /// KEYS: node registry, conns, nodes, online. ARGV: node, ttl ms, prefix, then connection/user pairs.
-    /// Makes the node's entries exactly the given connections, registers the node, and returns the users whose last
-    /// connection it removed.
+    /// KEYS: node registry, conns, nodes, online. ARGV: node, ttl ms, prefix, k, k user ids to check, then
+    /// connection/user pairs. Makes the node's entries exactly the given connections, registers the node, and
+    /// returns the users whose last connection it removed plus the checked users who have no connection left.
     /// </summary>
     public static readonly RedisScript Reconcile = new("reconcile", Prelude + """
-        local node, prefix = ARGV[1], ARGV[3]
+        local node, prefix, checks = ARGV[1], ARGV[3], tonumber(ARGV[4])
         local want = {}
-        for i = 4, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
+        for i = 5 + checks, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
         local gone = {}
         local current = redis.call('HGETALL', KEYS[2])
         for i = 1, #current, 2 do
@@ -76,6 +76,9 @@ internal static class PresenceScripts
           redis.call('SADD', prefix .. 'user:' .. user, member(node, conn))
           redis.call('SADD', KEYS[4], user)
           gone[user] = nil
+        end
+        for i = 5, 4 + checks do
+          if redis.call('SCARD', prefix .. 'user:' .. ARGV[i]) == 0 then gone[ARGV[i]] = true end
         end
         local offline = {}
         for user in pairs(gone) do

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Globalization;
 using Parley.Presence.Redis.Resp;
 
 namespace Parley.Presence.Redis;
@@ -8,6 +10,10 @@ public sealed partial class RedisPresence
     // True until the first successful reconcile, and again after any write that may not have landed.
     private volatile bool _resyncNeeded = true;
     private volatile bool _heartbeatPaused;
+
+    // Users whose disconnect failed: nobody was told whether they went offline, so the next reconcile checks them
+    // and reports those left without connections (at least once: a node that disconnected them too may also have).
+    private readonly ConcurrentDictionary<string, byte> _unsettledUsers = new(StringComparer.Ordinal);
 
     /// <summary>Stops heartbeats as a frozen or crashed node would (tests: node death, zombies).</summary>
     internal void PauseHeartbeat() => _heartbeatPaused = true;
@@ -67,10 +73,15 @@ public sealed partial class RedisPresence
         {
             // Cleared before the snapshot: a write failing from now on sets it again for the next beat.
             _resyncNeeded = false;
+            var unsettled = TakeUnsettledUsers();
             try
             {
                 var local = node.LocalConnections();
-                var args = new List<string>(3 + (2 * local.Count)) { node.NodeId, Ms(_options.NodeTtl), _keys.Prefix };
+                var args = new List<string>(4 + unsettled.Count + (2 * local.Count))
+                {
+                    node.NodeId, Ms(_options.NodeTtl), _keys.Prefix, unsettled.Count.ToString(CultureInfo.InvariantCulture),
+                };
+                args.AddRange(unsettled);
                 foreach (var c in local)
                 {
                     args.Add(c.ConnectionId);
@@ -87,11 +98,30 @@ public sealed partial class RedisPresence
             catch
             {
                 _resyncNeeded = true;
+                foreach (var user in unsettled)
+                {
+                    _unsettledUsers.TryAdd(user, 0);
+                }
+
                 throw;
             }
         }
 
         Announce(offline);
+    }
+
+    private List<string> TakeUnsettledUsers()
+    {
+        var users = new List<string>();
+        foreach (var user in _unsettledUsers.Keys)
+        {
+            if (_unsettledUsers.TryRemove(user, out _))
+            {
+                users.Add(user);
+            }
+        }
+
+        return users;
     }
 
     private async Task SweepDeadNodesAsync(IPresenceNode node, CancellationToken ct)

@@ -90,11 +90,11 @@ public sealed partial class RedisPresence : IPresenceStore
 
     /// <inheritdoc />
     public Task<bool> ConnectAsync(PresenceConnection connection, CancellationToken ct) =>
-        WriteAsync("connect", PresenceScripts.Connect, connection, ct);
+        WriteAsync(PresenceScripts.Connect, connection, ct);
 
     /// <inheritdoc />
     public Task<bool> DisconnectAsync(PresenceConnection connection, CancellationToken ct) =>
-        WriteAsync("disconnect", PresenceScripts.Disconnect, connection, ct);
+        WriteAsync(PresenceScripts.Disconnect, connection, ct);
 
     /// <inheritdoc />
     public async Task<IReadOnlySet<string>> OnlineAsync(IReadOnlyCollection<string> userIds, CancellationToken ct)
@@ -183,7 +183,7 @@ public sealed partial class RedisPresence : IPresenceStore
         _stop.Dispose();
     }
 
-    private async Task<bool> WriteAsync(string operation, RedisScript script, PresenceConnection connection, CancellationToken ct)
+    private async Task<bool> WriteAsync(RedisScript script, PresenceConnection connection, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(connection.ConnectionId);
         ArgumentException.ThrowIfNullOrEmpty(connection.UserId);
@@ -191,7 +191,7 @@ public sealed partial class RedisPresence : IPresenceStore
         var done = false;
         try
         {
-            var reply = await CallAsync(operation, ct, async (left, token) =>
+            var reply = await CallAsync(script.Name, ct, async (left, token) =>
             {
                 var started = Stopwatch.GetTimestamp();
                 using (await _gate.EnterSharedAsync(token))
@@ -213,6 +213,10 @@ public sealed partial class RedisPresence : IPresenceStore
             {
                 // The write may or may not have reached Redis: the next heartbeat rewrites this node's entries.
                 _resyncNeeded = true;
+                if (script == PresenceScripts.Disconnect)
+                {
+                    _unsettledUsers.TryAdd(connection.UserId, 0);
+                }
             }
         }
     }
