@@ -37,9 +37,13 @@ public sealed partial class RedisPresence
                 {
                     await BeatAsync(_node!, _stop.Token);
                 }
-                catch (Exception e) when (!_stop.IsCancellationRequested)
+                catch (Exception e)
                 {
-                    Report("heartbeat", e);
+                    // Outages are expected: the loop lives on and the next beat retries (and re-asserts if needed).
+                    if (!_stop.IsCancellationRequested)
+                    {
+                        Report("heartbeat", e);
+                    }
                 }
             }
         }

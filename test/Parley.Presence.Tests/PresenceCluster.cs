@@ -6,7 +6,9 @@ namespace Parley.Presence.Tests;
 internal sealed class PresenceCluster(string endpoint) : IAsyncDisposable
 {
     public static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
-    public static readonly TimeSpan Ttl = TimeSpan.FromSeconds(1);
+
+    // Short enough for a fast suite, long enough that a loaded 2-core CI machine does not expire live nodes.
+    public static readonly TimeSpan Ttl = TimeSpan.FromSeconds(2);
 
     private readonly List<RedisPresence> _stores = [];
     private readonly string _prefix = $"c{Guid.NewGuid():N}:";

@@ -13,7 +13,7 @@ public sealed class RedisPresenceTests(RedisServerFixture redis) : PresenceContr
     {
         Endpoint = redis.Server.Endpoint,
         KeyPrefix = _prefix,
-        HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-        NodeTtl = TimeSpan.FromSeconds(1),
+        HeartbeatInterval = PresenceCluster.Heartbeat,
+        NodeTtl = PresenceCluster.Ttl,
     });
 }

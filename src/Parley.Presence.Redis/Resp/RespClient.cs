@@ -21,13 +21,16 @@ internal sealed class RespClient : IAsyncDisposable
     private Exception? _lastConnectError;
     private bool _disposed;
 
-    public RespClient(string endpoint, TimeSpan commandTimeout)
+    public RespClient(string endpoint, TimeSpan? commandTimeout = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(endpoint);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(commandTimeout, TimeSpan.Zero);
+        CommandTimeout = commandTimeout ?? DefaultCommandTimeout;
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CommandTimeout, TimeSpan.Zero);
         Endpoint = endpoint;
-        CommandTimeout = commandTimeout;
     }
+
+    /// <summary>How long a command waits for its reply unless the client is given another timeout.</summary>
+    public static TimeSpan DefaultCommandTimeout { get; } = TimeSpan.FromSeconds(2);
 
     public string Endpoint { get; }
 

@@ -118,6 +118,11 @@ public sealed class RedisServer : IAsyncDisposable
         try
         {
             await TestPorts.WaitForPortAsync(Port, StartTimeout, () => process.IsRunning);
+            if (!process.IsRunning)
+            {
+                // Something else answered on the port while our server failed to bind it.
+                throw new InvalidOperationException($"port {Port} is taken by another process");
+            }
         }
         catch (Exception e)
         {
