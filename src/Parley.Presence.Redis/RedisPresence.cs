@@ -30,6 +30,8 @@ namespace Parley.Presence.Redis;
 /// </summary>
 public sealed partial class RedisPresence : IPresenceStore
 {
+    private static readonly TimeSpan DeadlineGrace = TimeSpan.FromMilliseconds(200);
+
     private readonly RedisPresenceOptions _options;
     private readonly PresenceKeys _keys;
     private readonly RespClient _redis;
@@ -106,8 +108,8 @@ public sealed partial class RedisPresence : IPresenceStore
             return new HashSet<string>(StringComparer.Ordinal);
         }
 
-        var reply = await CallAsync("online", ct, (left, token) =>
-            _redis.ExecuteAsync(["SMISMEMBER", _keys.Online, .. asked], token, left));
+        var reply = await CallAsync("online", ct, (started, token) =>
+            _redis.ExecuteAsync(["SMISMEMBER", _keys.Online, .. asked], token, TimeLeft(started)));
         var flags = reply.AsArray();
         var online = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < asked.Length; i++)
@@ -124,8 +126,8 @@ public sealed partial class RedisPresence : IPresenceStore
     /// <inheritdoc />
     public async Task<PresenceStats> StatsAsync(CancellationToken ct)
     {
-        var reply = await CallAsync("stats", ct, (left, token) =>
-            _redis.EvalAsync(PresenceScripts.Stats, [_keys.Nodes, _keys.Online], [_keys.Prefix], token, left));
+        var reply = await CallAsync("stats", ct, (started, token) =>
+            _redis.EvalAsync(PresenceScripts.Stats, [_keys.Nodes, _keys.Online], [_keys.Prefix], token, TimeLeft(started)));
         var values = reply.AsArray();
         var nodes = new List<NodeStats>();
         for (var i = 2; i + 1 < values.Count; i += 2)
@@ -191,17 +193,22 @@ public sealed partial class RedisPresence : IPresenceStore
         var done = false;
         try
         {
-            var reply = await CallAsync(script.Name, ct, async (left, token) =>
+            var reply = await CallAsync(script.Name, ct, async (started, token) =>
             {
-                var started = Stopwatch.GetTimestamp();
                 using (await _gate.EnterSharedAsync(token))
                 {
+                    var left = TimeLeft(started);
+                    if (left <= TimeSpan.Zero)
+                    {
+                        throw new RedisTimeoutException("the command timeout passed while this node re-asserted its connections");
+                    }
+
                     return await _redis.EvalAsync(
                         script,
                         [_keys.Connections(node.NodeId), _keys.User(connection.UserId), _keys.Online],
                         [node.NodeId, connection.ConnectionId, connection.UserId],
                         token,
-                        left - Stopwatch.GetElapsedTime(started));
+                        left);
                 }
             });
             done = true;
@@ -221,15 +228,21 @@ public sealed partial class RedisPresence : IPresenceStore
         }
     }
 
-    /// <summary>Runs one Redis call within the command timeout and maps every Redis failure to PresenceUnavailableException.</summary>
-    private async Task<RespValue> CallAsync(string operation, CancellationToken ct, Func<TimeSpan, CancellationToken, Task<RespValue>> call)
+    /// <summary>
+    /// Runs one Redis call within the command timeout (measured from <c>started</c>, which the call receives) and
+    /// maps every Redis failure to PresenceUnavailableException.
+    /// </summary>
+    private async Task<RespValue> CallAsync(string operation, CancellationToken ct, Func<long, CancellationToken, Task<RespValue>> call)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+        var started = Stopwatch.GetTimestamp();
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(_options.CommandTimeout);
+
+        // A little later than the client's own timeout, which fires first and also drops a stuck connection.
+        deadline.CancelAfter(_options.CommandTimeout + DeadlineGrace);
         try
         {
-            return await call(_options.CommandTimeout, deadline.Token);
+            return await call(started, deadline.Token);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {
@@ -253,6 +266,8 @@ public sealed partial class RedisPresence : IPresenceStore
             // A failing log hook must not stop the heartbeat.
         }
     }
+
+    private TimeSpan TimeLeft(long started) => _options.CommandTimeout - Stopwatch.GetElapsedTime(started);
 
     private static string Ms(TimeSpan span) => ((long)span.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 }
