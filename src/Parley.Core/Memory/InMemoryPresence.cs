@@ -1,69 +1,96 @@
 namespace Parley.Memory;
 
-/// <summary>Placeholder single-node presence (replaced by the presence branch).</summary>
+/// <summary>
+/// Presence of the embedded single-node default: who is connected to this process. Choose it when one process
+/// serves everyone; it shares nothing between processes. One lock makes "first" and "last" answers atomic.
+/// </summary>
 public sealed class InMemoryPresence : IPresenceStore
 {
-    private readonly Dictionary<string, HashSet<string>> _byUser = new(StringComparer.Ordinal);
-    private string _node = "";
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, string> _userByConnection = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _connectionsByUser = new(StringComparer.Ordinal);
+    private string? _nodeId;
 
     /// <inheritdoc />
     public Task StartAsync(IPresenceNode node, CancellationToken ct)
     {
-        _node = node.NodeId;
+        ArgumentNullException.ThrowIfNull(node);
+        if (Interlocked.CompareExchange(ref _nodeId, node.NodeId, null) is not null)
+        {
+            throw new InvalidOperationException("the presence store is already started");
+        }
+
         return Task.CompletedTask;
     }
 
     /// <inheritdoc />
     public Task<bool> ConnectAsync(PresenceConnection connection, CancellationToken ct)
     {
-        lock (_byUser)
+        Validate(connection);
+        lock (_lock)
         {
-            if (!_byUser.TryGetValue(connection.UserId, out var set))
+            if (!_userByConnection.TryAdd(connection.ConnectionId, connection.UserId))
             {
-                _byUser[connection.UserId] = set = [];
+                return Task.FromResult(false);
             }
 
-            set.Add(connection.ConnectionId);
-            return Task.FromResult(set.Count == 1);
+            _connectionsByUser.TryGetValue(connection.UserId, out var count);
+            _connectionsByUser[connection.UserId] = count + 1;
+            return Task.FromResult(count == 0);
         }
     }
 
     /// <inheritdoc />
     public Task<bool> DisconnectAsync(PresenceConnection connection, CancellationToken ct)
     {
-        lock (_byUser)
+        Validate(connection);
+        lock (_lock)
         {
-            if (!_byUser.TryGetValue(connection.UserId, out var set) || !set.Remove(connection.ConnectionId))
+            if (!_userByConnection.TryGetValue(connection.ConnectionId, out var userId) || userId != connection.UserId)
             {
                 return Task.FromResult(false);
             }
 
-            if (set.Count == 0)
+            _userByConnection.Remove(connection.ConnectionId);
+            var left = _connectionsByUser[userId] - 1;
+            if (left > 0)
             {
-                _byUser.Remove(connection.UserId);
-                return Task.FromResult(true);
+                _connectionsByUser[userId] = left;
+                return Task.FromResult(false);
             }
 
-            return Task.FromResult(false);
+            _connectionsByUser.Remove(userId);
+            return Task.FromResult(true);
         }
     }
 
     /// <inheritdoc />
     public Task<IReadOnlySet<string>> OnlineAsync(IReadOnlyCollection<string> userIds, CancellationToken ct)
     {
-        lock (_byUser)
+        ArgumentNullException.ThrowIfNull(userIds);
+        var online = new HashSet<string>(StringComparer.Ordinal);
+        lock (_lock)
         {
-            return Task.FromResult<IReadOnlySet<string>>(userIds.Where(_byUser.ContainsKey).ToHashSet());
+            foreach (var id in userIds)
+            {
+                if (_connectionsByUser.ContainsKey(id))
+                {
+                    online.Add(id);
+                }
+            }
         }
+
+        return Task.FromResult<IReadOnlySet<string>>(online);
     }
 
     /// <inheritdoc />
     public Task<PresenceStats> StatsAsync(CancellationToken ct)
     {
-        lock (_byUser)
+        lock (_lock)
         {
-            var connections = _byUser.Values.Sum(s => s.Count);
-            return Task.FromResult(new PresenceStats(_byUser.Count, connections, [new NodeStats(_node, connections)]));
+            var connections = _userByConnection.Count;
+            NodeStats[] nodes = _nodeId is null ? [] : [new NodeStats(_nodeId, connections)];
+            return Task.FromResult(new PresenceStats(_connectionsByUser.Count, connections, nodes));
         }
     }
 
@@ -72,4 +99,10 @@ public sealed class InMemoryPresence : IPresenceStore
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static void Validate(PresenceConnection connection)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(connection.ConnectionId);
+        ArgumentException.ThrowIfNullOrEmpty(connection.UserId);
+    }
 }
