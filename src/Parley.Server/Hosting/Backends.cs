@@ -1,4 +1,5 @@
 using Parley.Memory;
+using Parley.Presence.Redis;
 using Parley.Store.Sqlite;
 
 namespace Parley.Server.Hosting;
@@ -21,6 +22,17 @@ internal static class Backends
     public static IPresenceStore CreatePresence(ServerSettings s, ILoggerFactory logs) => s.Presence.ToLowerInvariant() switch
     {
         "memory" => new InMemoryPresence(),
+        "redis" => new RedisPresence(new RedisPresenceOptions
+        {
+            Endpoint = Required(s.Redis, "Parley:Redis"),
+            HeartbeatInterval = TimeSpan.FromMilliseconds(s.PresenceHeartbeatMs),
+            NodeTtl = TimeSpan.FromMilliseconds(s.PresenceTtlMs),
+            KeyPrefix = s.RedisKeyPrefix,
+            OnBackgroundError = (what, e) => logs.CreateLogger<RedisPresence>().LogWarning(e, "presence: {What}", what),
+        }),
         _ => throw new InvalidOperationException($"Parley:Presence must be 'memory' or 'redis', not '{s.Presence}'"),
     };
+
+    private static string Required(string value, string key) =>
+        string.IsNullOrWhiteSpace(value) ? throw new InvalidOperationException($"{key} is required") : value;
 }

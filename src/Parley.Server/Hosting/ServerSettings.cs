@@ -24,6 +24,15 @@ public sealed class ServerSettings
     /// <summary>Redis <c>host:port</c>.</summary>
     public string Redis { get; set; } = "127.0.0.1:6379";
 
+    /// <summary>How often a node refreshes its presence registration (Redis).</summary>
+    public int PresenceHeartbeatMs { get; set; } = 2_000;
+
+    /// <summary>How long a silent node stays registered; its users go offline about this long after it dies.</summary>
+    public int PresenceTtlMs { get; set; } = 10_000;
+
+    /// <summary>Prefix of Parley's Redis keys.</summary>
+    public string RedisKeyPrefix { get; set; } = "parley:";
+
     /// <summary>JWT signing secret (at least 32 characters); required in a cluster. Single node: generated into the data folder.</summary>
     public string JwtKey { get; set; } = "";
 
