@@ -58,18 +58,18 @@ internal static class Program
         {
             case "register":
             case "login":
-            {
-                var username = Arg(rest, 0, "username");
-                var session = new Session(server ?? Session.Load()?.Server ?? "http://localhost:5080/", "", "");
-                using var http = new HttpClient { BaseAddress = new Uri(session.Server) };
-                password ??= Prompt("password: ");
-                var auth = command == "register"
-                    ? await ParleyClient.RegisterAsync(http, username, password)
-                    : await ParleyClient.LoginAsync(http, username, password);
-                (session with { Token = auth.Token, Username = auth.Username }).Save();
-                Console.WriteLine($"logged in as {auth.Username} on {session.Server}");
-                return 0;
-            }
+                {
+                    var username = Arg(rest, 0, "username");
+                    var session = new Session(server ?? Session.Load()?.Server ?? "http://localhost:5080/", "", "");
+                    using var http = new HttpClient { BaseAddress = new Uri(session.Server) };
+                    password ??= Prompt("password: ");
+                    var auth = command == "register"
+                        ? await ParleyClient.RegisterAsync(http, username, password)
+                        : await ParleyClient.LoginAsync(http, username, password);
+                    (session with { Token = auth.Token, Username = auth.Username }).Save();
+                    Console.WriteLine($"logged in as {auth.Username} on {session.Server}");
+                    return 0;
+                }
         }
 
         var saved = Session.Load() ?? throw new ParleyClientException("unauthorized", "log in first: parley login <username>");

@@ -69,35 +69,35 @@ public static class ClientFrameParser
 
                 return ClientFrameResult.Ok(new ClientFrame { Op = ClientOp.Hello, Token = f.Token, Resume = f.Resume });
             case "send":
-            {
-                var cid = f.ClientMsgId;
-                var sendRef = ProtocolRules.IsValidId(cid) ? cid : "send";
-                if (!ProtocolRules.IsValidId(cid))
                 {
-                    return ClientFrameResult.Fail(ErrorCodes.Invalid, "clientMsgId must be 1-64 characters of [A-Za-z0-9_-]", sendRef);
-                }
+                    var cid = f.ClientMsgId;
+                    var sendRef = ProtocolRules.IsValidId(cid) ? cid : "send";
+                    if (!ProtocolRules.IsValidId(cid))
+                    {
+                        return ClientFrameResult.Fail(ErrorCodes.Invalid, "clientMsgId must be 1-64 characters of [A-Za-z0-9_-]", sendRef);
+                    }
 
-                if (!ProtocolRules.IsValidId(f.Conv))
-                {
-                    return ClientFrameResult.Fail(ErrorCodes.Invalid, "conv must be a valid id", sendRef);
-                }
+                    if (!ProtocolRules.IsValidId(f.Conv))
+                    {
+                        return ClientFrameResult.Fail(ErrorCodes.Invalid, "conv must be a valid id", sendRef);
+                    }
 
-                if (f.BodyTooLarge)
-                {
-                    return ClientFrameResult.Fail(ErrorCodes.TooLarge, "body over 4000 characters", sendRef);
-                }
+                    if (f.BodyTooLarge)
+                    {
+                        return ClientFrameResult.Fail(ErrorCodes.TooLarge, "body over 4000 characters", sendRef);
+                    }
 
-                var bodyError = ProtocolRules.CheckBody(f.Body);
-                if (bodyError is not null)
-                {
-                    return ClientFrameResult.Fail(
-                        bodyError,
-                        bodyError == ErrorCodes.TooLarge ? "body over 4000 characters" : "body must be 1-4000 characters without NUL",
-                        sendRef);
-                }
+                    var bodyError = ProtocolRules.CheckBody(f.Body);
+                    if (bodyError is not null)
+                    {
+                        return ClientFrameResult.Fail(
+                            bodyError,
+                            bodyError == ErrorCodes.TooLarge ? "body over 4000 characters" : "body must be 1-4000 characters without NUL",
+                            sendRef);
+                    }
 
-                return ClientFrameResult.Ok(new ClientFrame { Op = ClientOp.Send, Conv = f.Conv!, ClientMsgId = cid!, Body = f.Body! });
-            }
+                    return ClientFrameResult.Ok(new ClientFrame { Op = ClientOp.Send, Conv = f.Conv!, ClientMsgId = cid!, Body = f.Body! });
+                }
 
             case "delivered":
             case "read":
@@ -300,16 +300,16 @@ public static class ClientFrameParser
                 f.TypeError ??= "'t' is too long";
                 return null;
             case JsonTokenType.String:
-            {
-                var s = reader.GetString() ?? "";
-                if (s.Length > 64)
                 {
-                    f.TypeError ??= "'t' is too long";
-                    return null;
-                }
+                    var s = reader.GetString() ?? "";
+                    if (s.Length > 64)
+                    {
+                        f.TypeError ??= "'t' is too long";
+                        return null;
+                    }
 
-                return JsonSerializer.Serialize(s, ProtocolJson.Default.String);
-            }
+                    return JsonSerializer.Serialize(s, ProtocolJson.Default.String);
+                }
 
             case JsonTokenType.Null:
                 return null;

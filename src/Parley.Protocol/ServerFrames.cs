@@ -9,16 +9,16 @@ namespace Parley.Protocol;
 /// </summary>
 public static class ServerFrames
 {
-    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
-    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+    [ThreadStatic] private static ArrayBufferWriter<byte>? _threadBuffer;
+    [ThreadStatic] private static Utf8JsonWriter? _threadWriter;
 
     private static readonly JsonEncodedText Op = JsonEncodedText.Encode("op");
 
     private static Utf8JsonWriter Begin(string op)
     {
-        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(512);
+        var buffer = _threadBuffer ??= new ArrayBufferWriter<byte>(512);
         buffer.ResetWrittenCount();
-        var writer = t_writer ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
+        var writer = _threadWriter ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
         writer.Reset(buffer);
         writer.WriteStartObject();
         writer.WriteString(Op, op);
@@ -29,7 +29,7 @@ public static class ServerFrames
     {
         writer.WriteEndObject();
         writer.Flush();
-        return t_buffer!.WrittenSpan.ToArray();
+        return _threadBuffer!.WrittenSpan.ToArray();
     }
 
     /// <summary><c>{"op":"msg",…Message}</c>.</summary>
