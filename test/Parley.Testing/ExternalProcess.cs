@@ -14,6 +14,9 @@ public sealed class ExternalProcess : IAsyncDisposable
 
     private ExternalProcess(Process process) => _process = process;
 
+    /// <summary>The process's standard input (when started with openStdin).</summary>
+    public StreamWriter StandardInput => _process.StandardInput;
+
     /// <summary>The OS process id.</summary>
     public int Pid => _process.Id;
 
@@ -46,12 +49,14 @@ public sealed class ExternalProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <paramref name="fileName"/> with arguments and extra environment variables.</summary>
-    public static ExternalProcess Start(string fileName, IEnumerable<string> args, IDictionary<string, string>? env = null, string? workingDir = null)
+    /// <remarks>With <paramref name="openStdin"/>, standard input is a pipe kept open (see <see cref="StandardInput"/>).</remarks>
+    public static ExternalProcess Start(string fileName, IEnumerable<string> args, IDictionary<string, string>? env = null, string? workingDir = null, bool openStdin = false)
     {
         var psi = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = openStdin,
             UseShellExecute = false,
         };
         if (workingDir is not null)
