@@ -89,8 +89,8 @@ public sealed partial class RabbitMqBus
             // away with it instead of collecting messages nobody reads.
             await channel.QueueDeclareAsync(_queueName, durable: false, exclusive: true, autoDelete: true, arguments: null, cancellationToken: ct);
 
-            // Auto-ack means at-most-once; a prefetch limit would be ignored by the broker in this mode, so back-pressure
-            // comes from TCP and from the bounded delivery queue that OnReceivedAsync waits on.
+            // Auto-ack: at most once, as the bus promises. No basic.qos: AMQP ignores the prefetch count for no-ack
+            // consumers; memory stays bounded because OnReceivedAsync drops when the delivery queue is full.
             var consumer = new AsyncEventingBasicConsumer(channel);
             consumer.ReceivedAsync += OnReceivedAsync;
             await channel.BasicConsumeAsync(_queueName, autoAck: true, consumerTag: "", noLocal: false, exclusive: true, arguments: null, consumer, ct);
@@ -110,6 +110,6 @@ public sealed partial class RabbitMqBus
     [LoggerMessage(Level = LogLevel.Warning, Message = "Bus {NodeId}: connection lost ({Reason}); reconnecting")]
     private static partial void LogLost(ILogger logger, string nodeId, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Bus {NodeId}: broker unavailable ({Error}: {Message}); retrying in {Seconds} s")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Bus {NodeId}: broker unavailable or connection failed ({Error}: {Message}); retrying in {Seconds} s")]
     private static partial void LogConnectFailed(ILogger logger, string nodeId, string error, string message, double seconds);
 }

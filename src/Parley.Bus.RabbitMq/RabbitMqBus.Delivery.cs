@@ -10,6 +10,7 @@ public sealed partial class RabbitMqBus
     private long _received;
     private long _echoes;
     private long _malformed;
+    private bool _overflowing;
 
     /// <summary>Counters since start, for metrics and tests.</summary>
     public RabbitMqBusCounters Counters => new(
@@ -48,7 +49,7 @@ public sealed partial class RabbitMqBus
         }
     }
 
-    private async Task OnReceivedAsync(object sender, BasicDeliverEventArgs args)
+    private Task OnReceivedAsync(object sender, BasicDeliverEventArgs args)
     {
         try
         {
@@ -57,31 +58,45 @@ public sealed partial class RabbitMqBus
             {
                 // Our own publication routed back: the handler already had it from Publish.
                 Interlocked.Increment(ref _echoes);
-                return;
+                return Task.CompletedTask;
             }
 
             if (!BusWire.TryRead(args.RoutingKey, properties, args.Body, out var topic, out var evt, out var problem))
             {
                 Interlocked.Increment(ref _malformed);
                 LogMalformed(_logger, _options.NodeId, args.RoutingKey, problem);
-                return;
+                return Task.CompletedTask;
             }
 
             Interlocked.Increment(ref _received);
 
-            // Waiting here (rather than dropping) slows the consumer down to the handler's pace.
-            await _deliveries.Writer.WriteAsync(new Delivery(topic, evt), _stop.Token);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or System.Threading.Channels.ChannelClosedException)
-        {
-            // Shutting down.
+            // Dropped rather than awaited when the handler is this far behind: the client buffers deliveries without
+            // bound (auto-ack has no prefetch window), so waiting would only move the backlog into its memory.
+            if (_deliveries.Writer.TryWrite(new Delivery(topic, evt)))
+            {
+                _overflowing = false;
+            }
+            else
+            {
+                Interlocked.Increment(ref _dropped);
+                if (!_overflowing)
+                {
+                    _overflowing = true;
+                    LogOverflow(_logger, _options.NodeId, _options.MaxPendingPublishes);
+                }
+            }
         }
         catch (Exception ex)
         {
             Interlocked.Increment(ref _malformed);
             LogMalformed(_logger, _options.NodeId, args.RoutingKey, ex.Message);
         }
+
+        return Task.CompletedTask;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Bus {NodeId}: {Capacity} events wait for the handler; incoming events are dropped until it catches up")]
+    private static partial void LogOverflow(ILogger logger, string nodeId, int capacity);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Bus {NodeId}: dropped a malformed message on {RoutingKey}: {Problem}")]
     private static partial void LogMalformed(ILogger logger, string nodeId, string routingKey, string problem);
