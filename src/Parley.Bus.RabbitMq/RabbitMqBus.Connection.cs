@@ -64,7 +64,8 @@ public sealed partial class RabbitMqBus
 
             try
             {
-                await Task.Delay(delay, ct);
+                // Jitter keeps the nodes of a cluster from reconnecting in lockstep after a broker restart.
+                await Task.Delay(delay * (0.8 + (0.4 * Random.Shared.NextDouble())), ct);
             }
             catch (OperationCanceledException)
             {

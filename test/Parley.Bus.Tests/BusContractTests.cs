@@ -45,7 +45,7 @@ public abstract class BusContractTests : IAsyncLifetime
     private static async Task ProbeAsync(Node publisher, Node receiver)
     {
         var probe = Events.NewConversation();
-        await receiver.Bus.SubscribeAsync(probe);
+        await receiver.SubscribeAsync(probe);
         Assert.True(publisher.Publish(probe, 1));
         await receiver.Handler.WaitForAsync(probe, 1);
     }
@@ -58,8 +58,8 @@ public abstract class BusContractTests : IAsyncLifetime
         var wanted = Events.NewConversation();
         var user = Events.NewUser();
         var other = Events.NewConversation();
-        await receiver.Bus.SubscribeAsync(wanted);
-        await receiver.Bus.SubscribeAsync(user);
+        await receiver.SubscribeAsync(wanted);
+        await receiver.SubscribeAsync(user);
 
         publisher.Publish(other, 1);
         publisher.Publish(wanted, 1);
@@ -84,7 +84,7 @@ public abstract class BusContractTests : IAsyncLifetime
     {
         var node = await StartNodeAsync();
         var topic = Events.NewConversation();
-        await node.Bus.SubscribeAsync(topic);
+        await node.SubscribeAsync(topic);
 
         for (var seq = 1; seq <= 100; seq++)
         {
@@ -108,8 +108,8 @@ public abstract class BusContractTests : IAsyncLifetime
         var b = Events.NewConversation();
         foreach (var node in new[] { publisher, receiver }.Distinct())
         {
-            await node.Bus.SubscribeAsync(a);
-            await node.Bus.SubscribeAsync(b);
+            await node.SubscribeAsync(a);
+            await node.SubscribeAsync(b);
         }
 
         var accepted = 0;
@@ -138,17 +138,17 @@ public abstract class BusContractTests : IAsyncLifetime
         var receiver = await ReceiverForAsync(publisher);
         var topic = Events.NewConversation();
 
-        await receiver.Bus.SubscribeAsync(topic);
-        await receiver.Bus.SubscribeAsync(topic);
+        await receiver.SubscribeAsync(topic);
+        await receiver.SubscribeAsync(topic);
         publisher.Publish(topic, 1);
         await receiver.Handler.WaitForAsync(topic, 1);
 
-        await receiver.Bus.UnsubscribeAsync(topic);
-        await receiver.Bus.UnsubscribeAsync(topic);
-        await receiver.Bus.UnsubscribeAsync(Events.NewUser());
+        await receiver.UnsubscribeAsync(topic);
+        await receiver.UnsubscribeAsync(topic);
+        await receiver.UnsubscribeAsync(Events.NewUser());
         publisher.Publish(topic, 2);
 
-        await receiver.Bus.SubscribeAsync(topic);
+        await receiver.SubscribeAsync(topic);
         publisher.Publish(topic, 3);
         await receiver.Handler.WaitForAsync(topic, 2);
         await ProbeAsync(publisher, receiver);
@@ -163,12 +163,12 @@ public abstract class BusContractTests : IAsyncLifetime
         var receiver = await ReceiverForAsync(publisher);
         var topic = Events.NewConversation();
         var marker = Events.NewConversation();
-        await receiver.Bus.SubscribeAsync(topic);
-        await receiver.Bus.SubscribeAsync(marker);
+        await receiver.SubscribeAsync(topic);
+        await receiver.SubscribeAsync(marker);
         publisher.Publish(topic, 1);
         await receiver.Handler.WaitForAsync(topic, 1);
 
-        await receiver.Bus.UnsubscribeAsync(topic);
+        await receiver.UnsubscribeAsync(topic);
         publisher.Publish(topic, 2);
         publisher.Publish(marker, 1);
         await receiver.Handler.WaitForAsync(marker, 1);
@@ -185,8 +185,8 @@ public abstract class BusContractTests : IAsyncLifetime
         var user = Events.NewUser();
         foreach (var node in new[] { publisher, receiver }.Distinct())
         {
-            await node.Bus.SubscribeAsync(conv);
-            await node.Bus.SubscribeAsync(user);
+            await node.SubscribeAsync(conv);
+            await node.SubscribeAsync(user);
         }
 
         var frames = new[]
@@ -231,6 +231,16 @@ public abstract class BusContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_started_bus_reports_itself_connected_and_answers_pings()
+    {
+        var node = await StartNodeAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+
+        Assert.True(node.Bus.IsConnected);
+        Assert.True(await node.Bus.PingAsync(deadline.Token));
+    }
+
+    [Fact]
     public async Task Publish_never_throws_nor_blocks()
     {
         var idle = await CreateBusAsync("n" + Guid.NewGuid().ToString("N")[..10]);
@@ -240,7 +250,7 @@ public abstract class BusContractTests : IAsyncLifetime
         idle.Publish(topic, Events.Message(topic, 2, "idle"));
 
         var node = await StartNodeAsync();
-        await node.Bus.SubscribeAsync(topic);
+        await node.SubscribeAsync(topic);
         const int Flood = 120_000;
         var watch = Stopwatch.StartNew();
         var accepted = 0;
@@ -263,14 +273,22 @@ public abstract class BusContractTests : IAsyncLifetime
     {
         for (var i = _buses.Count - 1; i >= 0; i--)
         {
-            await _buses[i].DisposeAsync();
+            await _buses[i].DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
         }
     }
 
     /// <summary>A started node: its id, its bus and what its handler received.</summary>
     protected sealed record Node(string Id, IMessageBus Bus, RecordingHandler Handler)
     {
+        private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+
         /// <summary>Publishes a message event with <paramref name="seq"/> on <paramref name="topic"/> as this node.</summary>
         public bool Publish(BusTopic topic, long seq) => Bus.Publish(topic, Events.Message(topic, seq, Id));
+
+        /// <summary>Subscribes, failing the test if that takes longer than 15 s.</summary>
+        public Task SubscribeAsync(BusTopic topic) => Bus.SubscribeAsync(topic).WaitAsync(Timeout);
+
+        /// <summary>Unsubscribes, failing the test if that takes longer than 15 s.</summary>
+        public Task UnsubscribeAsync(BusTopic topic) => Bus.UnsubscribeAsync(topic).WaitAsync(Timeout);
     }
 }

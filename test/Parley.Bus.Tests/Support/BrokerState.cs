@@ -7,14 +7,18 @@ namespace Parley.Bus.Tests.Support;
 public static class BrokerState
 {
     /// <summary>The routing keys binding <paramref name="queue"/> to <paramref name="exchange"/>.</summary>
-    public static async Task<HashSet<string>> BindingsAsync(RabbitMqServer server, string queue, string exchange = "parley")
+    public static async Task<SortedSet<string>> BindingsAsync(RabbitMqServer server, string queue, string exchange = "parley") =>
+        (await AllBindingsAsync(server, exchange)).GetValueOrDefault(queue) ?? [];
+
+    /// <summary>Every queue bound to <paramref name="exchange"/> with its routing keys (one rabbitmqctl call: they are slow).</summary>
+    public static async Task<Dictionary<string, SortedSet<string>>> AllBindingsAsync(RabbitMqServer server, string exchange = "parley")
     {
         var json = await server.RabbitmqctlAsync("list_bindings", "-q", "--formatter", "json", "source_name", "destination_name", "routing_key");
         using var doc = JsonDocument.Parse(json);
         return doc.RootElement.EnumerateArray()
-            .Where(b => b.GetProperty("source_name").GetString() == exchange && b.GetProperty("destination_name").GetString() == queue)
-            .Select(b => b.GetProperty("routing_key").GetString()!)
-            .ToHashSet();
+            .Where(b => b.GetProperty("source_name").GetString() == exchange)
+            .GroupBy(b => b.GetProperty("destination_name").GetString()!)
+            .ToDictionary(g => g.Key, g => new SortedSet<string>(g.Select(b => b.GetProperty("routing_key").GetString()!), StringComparer.Ordinal));
     }
 
     /// <summary>The queues on the broker by name, with their durable/auto-delete/exclusive flags.</summary>

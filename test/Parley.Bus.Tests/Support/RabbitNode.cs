@@ -34,6 +34,12 @@ public sealed class RabbitNode : IAsyncDisposable
     /// <summary>Publishes a message event with <paramref name="seq"/> on <paramref name="topic"/> as this node.</summary>
     public bool Publish(BusTopic topic, long seq) => Bus.Publish(topic, Events.Message(topic, seq, Id));
 
+    /// <summary>Subscribes, failing the test if that takes longer than 15 s.</summary>
+    public Task SubscribeAsync(BusTopic topic) => Bus.SubscribeAsync(topic).WaitAsync(TimeSpan.FromSeconds(15));
+
+    /// <summary>Unsubscribes, failing the test if that takes longer than 15 s.</summary>
+    public Task UnsubscribeAsync(BusTopic topic) => Bus.UnsubscribeAsync(topic).WaitAsync(TimeSpan.FromSeconds(15));
+
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => Bus.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Bus.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
 }
