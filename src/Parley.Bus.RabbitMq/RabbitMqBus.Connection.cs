@@ -39,7 +39,7 @@ public sealed partial class RabbitMqBus
 
                 eventsMayHaveBeenLost = true;
                 await ServeTopologyAsync(session, ct);
-                LogLost(_logger, _options.NodeId, session.Connection.CloseReason?.ReplyText ?? "channel closed");
+                LogLost(_logger, _options.NodeId, session.Reason);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

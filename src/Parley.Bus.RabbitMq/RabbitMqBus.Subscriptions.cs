@@ -19,9 +19,10 @@ public sealed partial class RabbitMqBus
     private readonly HashSet<BusTopic> _bound = [];
 
     /// <inheritdoc />
+    /// <exception cref="ArgumentException">The topic id is empty, longer than 200 characters, or contains <c>*</c> or <c>#</c>.</exception>
     public Task SubscribeAsync(BusTopic topic)
     {
-        BusWire.BindingKey(topic);
+        BusWire.ThrowIfUnbindable(topic);
         _wanted.TryAdd(topic, 0);
         return ApplyAsync(topic);
     }

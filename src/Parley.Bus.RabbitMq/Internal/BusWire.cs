@@ -21,15 +21,13 @@ internal static class BusWire
     private static readonly string[] KindNames =
         Enumerable.Range(0, 16).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
 
-    /// <summary>The binding key of a topic; refuses ids that would turn into wildcards or overflow a routing key.</summary>
-    internal static string BindingKey(BusTopic topic)
+    /// <summary>Refuses topic ids that would make a binding key a wildcard or overflow a routing key.</summary>
+    internal static void ThrowIfUnbindable(BusTopic topic)
     {
         if (string.IsNullOrEmpty(topic.Id) || topic.Id.Length > 200 || topic.Id.AsSpan().IndexOfAny('*', '#') >= 0)
         {
             throw new ArgumentException($"'{topic.Id}' is not a valid topic id.", nameof(topic));
         }
-
-        return topic.RoutingKey;
     }
 
     /// <summary>The AMQP properties of an outgoing event: transient, since the bus is a hint and the store the record.</summary>

@@ -13,6 +13,7 @@ internal sealed class Session : IAsyncDisposable
 
     private readonly TaskCompletionSource _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _lostToken = new();
+    private string? _reason;
     private int _disposed;
 
     public Session(IConnection connection, IChannel channel, IChannel publisher)
@@ -45,6 +46,9 @@ internal sealed class Session : IAsyncDisposable
 
     public bool IsLost => _lost.Task.IsCompleted;
 
+    /// <summary>Why the session was lost, as the first shutdown notice said.</summary>
+    public string Reason => _reason ?? "closed";
+
     public void MarkLost()
     {
         if (_lost.TrySetResult())
@@ -55,6 +59,7 @@ internal sealed class Session : IAsyncDisposable
 
     private Task OnShutdownAsync(object sender, RabbitMQ.Client.Events.ShutdownEventArgs args)
     {
+        Interlocked.CompareExchange(ref _reason, $"{args.ReplyCode} {args.ReplyText}", null);
         MarkLost();
         return Task.CompletedTask;
     }
