@@ -136,7 +136,11 @@ public sealed partial class RabbitMqBus : IMessageBus
         }
 
         _outgoing.Writer.TryComplete();
-        if (await Task.WhenAny(_publishLoop, Task.Delay(TimeSpan.FromSeconds(2))) != _publishLoop)
+        try
+        {
+            await _publishLoop.WaitAsync(TimeSpan.FromSeconds(2));
+        }
+        catch (TimeoutException)
         {
             LogFlushTimedOut(_logger, _options.NodeId);
         }

@@ -140,6 +140,35 @@ public sealed class RabbitMqClusterTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Wildcard_topic_ids_are_refused_for_subscriptions()
+    {
+        var a = await NodeAsync("a");
+
+        await Assert.ThrowsAsync<ArgumentException>(() => a.Bus.SubscribeAsync(BusTopic.ForConversation("#")));
+        await Assert.ThrowsAsync<ArgumentException>(() => a.Bus.SubscribeAsync(BusTopic.ForUser("a*")));
+        Assert.Empty(a.Bus.Subscriptions);
+    }
+
+    [Fact]
+    public async Task A_throwing_handler_does_not_stop_delivery()
+    {
+        var t = Events.NewConversation();
+        var handler = new RecordingHandler { ThrowOn = e => e.Seq == 1 };
+        await using var bus = new RabbitMqBus(new RabbitMqBusOptions { Uri = _server.Uri, NodeId = "h-" + Guid.NewGuid().ToString("N")[..8] });
+        await bus.StartAsync(handler, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        await bus.SubscribeAsync(t).WaitAsync(TimeSpan.FromSeconds(15));
+        var other = await NodeAsync("o");
+
+        Assert.True(bus.Publish(t, Events.Message(t, 1, bus.NodeId)));
+        Assert.True(bus.Publish(t, Events.Message(t, 2, bus.NodeId)));
+        Assert.True(other.Publish(t, 3));
+        Assert.True(other.Publish(t, 4));
+        await handler.WaitForAsync(t, 3);
+
+        Assert.Equal([2L, 3L, 4L], handler.On(t).Seqs());
+    }
+
+    [Fact]
     public async Task Malformed_messages_are_dropped_and_delivery_goes_on()
     {
         var a = await NodeAsync("a");

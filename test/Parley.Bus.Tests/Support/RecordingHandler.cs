@@ -8,6 +8,9 @@ public sealed class RecordingHandler : IBusHandler
     private int _overlaps;
     private int _resumed;
 
+    /// <summary>Events for which <see cref="OnEvent"/> throws instead of recording (to test that a bus survives it).</summary>
+    public Func<BusEvent, bool>? ThrowOn { get; init; }
+
     /// <summary>How many times the handler was entered while another call was still inside it.</summary>
     public int Overlaps => Volatile.Read(ref _overlaps);
 
@@ -48,12 +51,22 @@ public sealed class RecordingHandler : IBusHandler
     public void OnEvent(BusTopic topic, BusEvent evt)
     {
         Enter();
-        lock (_events)
+        try
         {
-            _events.Add((topic, evt));
-        }
+            if (ThrowOn?.Invoke(evt) == true)
+            {
+                throw new InvalidOperationException($"handler refuses seq {evt.Seq}");
+            }
 
-        Leave();
+            lock (_events)
+            {
+                _events.Add((topic, evt));
+            }
+        }
+        finally
+        {
+            Leave();
+        }
     }
 
     /// <inheritdoc />
