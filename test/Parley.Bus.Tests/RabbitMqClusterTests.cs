@@ -209,13 +209,3 @@ public sealed class RabbitMqClusterTests(ITestOutputHelper output) : IAsyncLifet
         Assert.True(a.Bus.IsConnected);
     }
 }
-
-/// <summary>Small helpers for building test messages.</summary>
-internal static class PropertiesExtensions
-{
-    public static BasicProperties With(this BasicProperties properties, Action<BasicProperties> change)
-    {
-        change(properties);
-        return properties;
-    }
-}
