@@ -22,13 +22,17 @@ public sealed class RabbitMqServer : IAsyncDisposable
 
     private static readonly Lazy<Task<RabbitMqServer>> SharedServer = new(StartSharedAsync);
 
-    // Stops the node politely, kills it if that fails, and removes its folder. $1 node, $2 pid file, $3 folder.
-    // The pid check makes sure that the process killed is still this node's Erlang VM.
+    // Stops the node politely if it runs ($1 node, $2 pid file, $3 folder), then kills whatever still carries this node's
+    // name in its environment: a server still booting (no pid file yet) or one that would not stop. epmd is spared: it
+    // inherits the name of the node that happened to start it, yet serves every Erlang node on the machine.
     private const string CleanupScript = """
-        pid=$(cat "$2" 2>/dev/null)
-        if [ -n "$pid" ] && tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$1"; then
-          timeout 20 /usr/sbin/rabbitmqctl -n "$1" stop "$2" >/dev/null 2>&1 || kill -9 "$pid" 2>/dev/null
+        if [ -s "$2" ]; then
+          timeout 20 /usr/sbin/rabbitmqctl -n "$1" stop "$2" >/dev/null 2>&1
         fi
+        for f in $(grep -lxzF "RABBITMQ_NODENAME=$1" /proc/[0-9]*/environ 2>/dev/null); do
+          p=${f#/proc/}; p=${p%/environ}
+          [ "$(cat "/proc/$p/comm" 2>/dev/null)" = epmd ] || kill -9 "$p" 2>/dev/null
+        done
         rm -rf "$3"
         """;
 
