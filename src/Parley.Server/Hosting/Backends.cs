@@ -1,3 +1,4 @@
+using Parley.Bus.RabbitMq;
 using Parley.Memory;
 using Parley.Presence.Redis;
 using Parley.Store.Sqlite;
@@ -16,6 +17,7 @@ internal static class Backends
     public static IMessageBus CreateBus(ServerSettings s, string nodeId, ILoggerFactory logs) => s.Bus.ToLowerInvariant() switch
     {
         "memory" => new InMemoryBus(),
+        "rabbitmq" => new RabbitMqBus(new RabbitMqBusOptions { Uri = Required(s.RabbitMq, "Parley:RabbitMq"), NodeId = nodeId }, logs.CreateLogger<RabbitMqBus>()),
         _ => throw new InvalidOperationException($"Parley:Bus must be 'memory' or 'rabbitmq', not '{s.Bus}'"),
     };
 
