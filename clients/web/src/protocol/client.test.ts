@@ -291,6 +291,10 @@ describe('watermarks and typing', () => {
     await advance(2_000);
     h.client.typing('r1');
     expect(s.frames('typing')).toHaveLength(2);
+    // Sending a message ends the typing spell: typing again is announced at once.
+    h.client.send('r1', 'done');
+    h.client.typing('r1');
+    expect(s.frames('typing')).toHaveLength(3);
   });
 
   it('forgets a conversation the user left', async () => {

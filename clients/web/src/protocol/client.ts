@@ -223,6 +223,8 @@ export class ParleyClient {
    */
   send(conv: string, body: string, clientMsgId: string = newClientMsgId()): string {
     const entry: PendingSend = { conv, clientMsgId, body, sentAt: null, retryAt: 0, attempts: 0 };
+    // Receivers clear the typing line when the message lands: the next keystroke must announce typing again.
+    this.typingSentAt.delete(conv);
     this.pending.set(clientMsgId, entry);
     this.transmit(entry);
     return clientMsgId;
