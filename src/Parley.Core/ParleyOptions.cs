@@ -43,5 +43,5 @@ public sealed class ParleyOptions
     public int HeadCheckIntervalMs { get; set; } = 5_000;
 
     /// <summary>Lifetime of issued tokens.</summary>
-    public int TokenLifetimeMinutes { get; set; } = 24 * 60;
+    public int TokenLifetimeSeconds { get; set; } = 24 * 60 * 60;
 }

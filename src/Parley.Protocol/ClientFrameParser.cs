@@ -181,7 +181,7 @@ public static class ClientFrameParser
                 case 2: f.Conv = ReadString(ref reader, f, "conv"); break;
                 case 4: f.ClientMsgId = ReadString(ref reader, f, "clientMsgId"); break;
                 case 8:
-                    if (reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > ProtocolRules.MaxBodyScalars * 6 + 8)
+                    if (reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > (ProtocolRules.MaxBodyScalars * 12) + 16)
                     {
                         f.BodyTooLarge = true;
                     }

@@ -44,7 +44,10 @@ public sealed class ApiClient : IDisposable
 
         using var response = await _http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
-        var json = text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
+        var isJson = response.Content.Headers.ContentType?.MediaType?.Contains("json", StringComparison.Ordinal) == true;
+        var json = text.Length == 0 ? default
+            : isJson ? JsonDocument.Parse(text).RootElement.Clone()
+            : JsonSerializer.SerializeToElement(text);
         return new ApiAnswer(response.StatusCode, json);
     }
 

@@ -58,7 +58,7 @@ public static class ParleyServer
                 options,
                 logs);
         });
-        services.AddSingleton(sp => new TokenService(JwtKeys.Resolve(settings), TimeSpan.FromMinutes(options.TokenLifetimeMinutes), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new TokenService(JwtKeys.Resolve(settings), TimeSpan.FromSeconds(options.TokenLifetimeSeconds), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(_ => new PasswordHasher(settings.PasswordIterations, settings.PasswordHashConcurrency));
         services.AddSingleton(sp => new LoginThrottle(settings.LoginFailuresPerAccount, settings.LoginFailuresPerAddress, TimeSpan.FromSeconds(settings.LoginWindowSeconds), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new AccountService(sp.GetRequiredService<ParleyNode>().Store, sp.GetRequiredService<PasswordHasher>(), sp.GetRequiredService<TokenService>(), sp.GetRequiredService<LoginThrottle>()));

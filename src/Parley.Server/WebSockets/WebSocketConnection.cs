@@ -16,6 +16,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
 {
     private const int InitialReceiveBuffer = 4 * 1024;
     private const int MaxInFlightOps = 256;
+    private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(3);
 
     private readonly WebSocket _socket;
     private readonly ParleyNode _node;
@@ -23,7 +24,6 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private readonly ILogger _log;
     private readonly Channel<ReadOnlyMemory<byte>> _outbound;
     private readonly SemaphoreSlim _inFlight = new(MaxInFlightOps);
-    private readonly TaskCompletionSource _closeRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private Session? _session;
     private int _closing;
@@ -111,7 +111,8 @@ internal sealed partial class WebSocketConnection : IFrameSink
         // explaining the close, say) goes out first.
         _dropQueued = closeCode == CloseCodes.SlowConsumer;
         _outbound.Writer.TryComplete();
-        _closeRequested.TrySetResult();
+        // A peer that does not take the close frame (a stuck reader keeps the send blocked) is torn down regardless.
+        _ = Task.Delay(CloseGrace).ContinueWith(_ => _socket.Abort(), TaskScheduler.Default);
     }
 
     private async Task SendLoopAsync()
@@ -145,7 +146,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
         finally
         {
             // The peer gets a few seconds to answer our close frame; then the socket is torn down.
-            _ = Task.Delay(TimeSpan.FromSeconds(3)).ContinueWith(_ => _socket.Abort(), TaskScheduler.Default);
+            Close((int)WebSocketCloseStatus.NormalClosure, "");
         }
     }
 

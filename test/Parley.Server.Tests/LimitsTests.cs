@@ -1,0 +1,142 @@
+using System.Net.WebSockets;
+using System.Text;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+/// <summary>Rate limits, slow consumers, token expiry, heartbeats and drain: each on its own node.</summary>
+[Trait("Tier", "Server")]
+public sealed class LimitsTests
+{
+    private static async Task<(ParleyTestServer Server, ApiClient Api)> StartAsync(Dictionary<string, string?>? settings = null)
+    {
+        var server = await ParleyTestServer.StartAsync(settings);
+        return (server, new ApiClient(server.BaseUri));
+    }
+
+    [Fact]
+    public async Task Sends_over_the_rate_limit_get_rate_limited_and_a_flooding_connection_is_closed_with_4029()
+    {
+        var (server, api) = await StartAsync();
+        await using var _ = server;
+        using var __ = api;
+        var flooder = await api.RegisterAsync("flood");
+        var calm = await api.RegisterAsync("calm");
+        var room = await api.CreateRoomAsync(flooder, "flooded");
+        await api.JoinAsync(calm, room);
+        await using var ws = await WsTestClient.ConnectAndHelloAsync(server.WsUri, flooder.Token);
+        await using var other = await WsTestClient.ConnectAndHelloAsync(server.WsUri, calm.Token);
+
+        try
+        {
+            for (var i = 0; i < 400; i++)
+            {
+                await ws.SendAsync(new { op = "send", conv = room, clientMsgId = "f" + i, body = "spam" });
+            }
+        }
+        catch (WebSocketException)
+        {
+            // Closed by the server mid-flood.
+        }
+
+        Assert.Equal(4029, await ws.WaitClosedAsync(TimeSpan.FromSeconds(10)));
+        var limited = ws.All.Count(f => f.Op() == "error" && f.Str("code") == "rate_limited");
+        Assert.True(limited > 50, $"rate_limited errors: {limited}");
+        // The burst (40) and what refilled meanwhile were stored; acks still in flight when the socket closed are
+        // recovered by the client's retry (same clientMsgId) after it reconnects.
+        var stored = (await api.AllMessagesAsync(calm, room)).Count;
+        Assert.InRange(stored, 40, 60);
+        Assert.True(ws.All.Count(f => f.Op() == "ack") <= stored);
+
+        // Other users are not affected.
+        Assert.Equal("ack", (await other.SendMessageAsync(room, "i am fine")).Op());
+    }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_is_dropped_while_others_keep_receiving()
+    {
+        var (server, api) = await StartAsync(new() { ["OutboundQueueFrames"] = "1024", ["SendRatePerSecond"] = "1000000", ["SendBurst"] = "1000000" });
+        await using var _ = server;
+        using var __ = api;
+        var talker = await api.RegisterAsync("talk");
+        var sleeper = await api.RegisterAsync("sleep");
+        var reader = await api.RegisterAsync("read");
+        var room = await api.CreateRoomAsync(talker, "busy");
+        await api.JoinAsync(sleeper, room);
+        await api.JoinAsync(reader, room);
+
+        // A raw socket that says hello and then never reads.
+        using var stuck = new ClientWebSocket();
+        await stuck.ConnectAsync(server.WsUri, CancellationToken.None);
+        await stuck.SendAsync(Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{sleeper.Token}\"}}"), WebSocketMessageType.Text, true, CancellationToken.None);
+        await using var good = await WsTestClient.ConnectAndHelloAsync(server.WsUri, reader.Token);
+        await using var sender = await WsTestClient.ConnectAndHelloAsync(server.WsUri, talker.Token);
+        await WaitUntilAsync(() => server.Node.Hub.SessionCount == 3);
+
+        var body = new string('b', 3000);
+        const int Count = 8000;
+        for (var i = 1; i <= Count; i++)
+        {
+            await sender.SendAsync(new { op = "send", conv = room, clientMsgId = "b" + i, body });
+        }
+
+        await good.WaitForAsync(f => f.Op() == "msg" && f.Long("seq") == Count, TimeSpan.FromSeconds(60));
+        await WaitUntilAsync(() => server.Node.Hub.SessionCount == 2, 15_000);
+        Assert.Equal(Count, good.All.Count(f => f.Op() == "msg"));
+    }
+
+    [Fact]
+    public async Task A_socket_whose_token_expires_is_closed_with_4001()
+    {
+        var (server, api) = await StartAsync(new() { ["TokenLifetimeSeconds"] = "2" });
+        await using var _ = server;
+        using var __ = api;
+        var user = await api.RegisterAsync("expire");
+        await using var ws = await WsTestClient.ConnectAndHelloAsync(server.WsUri, user.Token);
+        Assert.Equal(4001, await ws.WaitClosedAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains(ws.All, f => f.Op() == "error" && f.Str("code") == "unauthorized");
+    }
+
+    [Fact]
+    public async Task A_peer_that_answers_no_pings_is_closed_within_two_heartbeats()
+    {
+        var (server, api) = await StartAsync(new() { ["HeartbeatMs"] = "500" });
+        await using var _ = server;
+        using var __ = api;
+        var user = await api.RegisterAsync("silent");
+        using var silent = new ClientWebSocket();
+        silent.Options.KeepAliveInterval = TimeSpan.Zero;
+        await silent.ConnectAsync(server.WsUri, CancellationToken.None);
+        await silent.SendAsync(Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{user.Token}\"}}"), WebSocketMessageType.Text, true, CancellationToken.None);
+        await WaitUntilAsync(() => server.Node.Hub.SessionCount == 1);
+        // Never reading means never answering the server's pings.
+        await WaitUntilAsync(() => server.Node.Hub.SessionCount == 0, 5_000);
+    }
+
+    [Fact]
+    public async Task A_stopping_node_closes_its_sockets_with_1012_and_refuses_new_ones()
+    {
+        var (server, api) = await StartAsync();
+        using var __ = api;
+        var user = await api.RegisterAsync("drain");
+        var ws = await WsTestClient.ConnectAndHelloAsync(server.WsUri, user.Token);
+        var stopping = server.DisposeAsync().AsTask();
+        Assert.Equal(1012, await ws.WaitClosedAsync(TimeSpan.FromSeconds(10)));
+        await stopping;
+        await ws.DisposeAsync();
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, int timeoutMs = 10_000)
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("condition not met in time");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+}
