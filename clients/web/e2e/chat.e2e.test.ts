@@ -130,6 +130,8 @@ describe('Parley in the browser', () => {
     // The list shows the last message and its time.
     await expect.poll(() => conversationItem(a, 'Garden club').locator('.conversation-last').textContent(), { timeout: waitMs }).toBe('alice: typing back');
     expect(await conversationItem(a, 'Garden club').locator('.conversation-time').textContent()).toMatch(/\d/);
+    // The header's online count comes from /api/v1/stats (polled, and re-read on presence changes).
+    await expect.poll(() => a.getByTestId('online-count').textContent(), { timeout: 15_000 }).toBe('2');
     await screenshot(a, 'chat-desktop');
     expect(alice.watch).toEqual({ dialogs: [], errors: [], cspViolations: [] });
     expect(bob.watch).toEqual({ dialogs: [], errors: [], cspViolations: [] });
@@ -243,6 +245,9 @@ describe('Parley in the browser', () => {
     await authenticate(p, 'alice', password, 'login');
     await conversationItem(p, 'Garden club').waitFor();
     expect(await p.locator('.main').isVisible()).toBe(false);
+    // Alice read everything on her other device, her own messages included: nothing is unread here.
+    await expect.poll(() => conversationItem(p, 'Garden club').locator('.conversation-last').textContent(), { timeout: waitMs }).toBe('alice: catch-up 30');
+    expect(await p.locator('.badge').count()).toBe(0);
     await screenshot(p, 'phone-list');
     await openConversation(p, 'Garden club');
     expect(await p.locator('.sidebar').isVisible()).toBe(false);

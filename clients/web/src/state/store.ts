@@ -56,6 +56,7 @@ export class ChatStore {
   private state: ChatState;
   private readonly listeners = new Set<() => void>();
   private notifyTimer: ReturnType<typeof setTimeout> | null = null;
+  private statsSoon: ReturnType<typeof setTimeout> | null = null;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private readonly unsubscribe: (() => void)[] = [];
 
@@ -96,6 +97,7 @@ export class ChatStore {
   stop(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
+    if (this.statsSoon !== null) clearTimeout(this.statsSoon);
     for (const u of this.unsubscribe) u();
     this.client.stop();
   }
@@ -215,6 +217,7 @@ export class ChatStore {
         this.updateConv(t.conv, (v) => ({ ...v, typing: { ...v.typing, [t.userId]: { username: t.username, until: Date.now() + typingShowMs } } }));
       }),
       c.on('presence', (p) => {
+        this.refreshStatsSoon();
         const online = p.status === 'online';
         const conversations = { ...this.state.conversations };
         for (const [id, v] of Object.entries(conversations)) {
@@ -224,6 +227,7 @@ export class ChatStore {
       }),
       c.on('member', (m) => {
         if (m.userId === this.state.me.userId) return;
+        this.refreshStatsSoon();
         this.updateConv(m.conv, (v) => {
           if (m.change === 'joined') return { ...v, info: { ...v.info, memberCount: v.info.memberCount + 1 } };
           const { [m.userId]: _gone, ...receipts } = v.receipts;
@@ -243,12 +247,7 @@ export class ChatStore {
         messages: mergeMessages(v.messages, [message]),
         outgoing: mine ? v.outgoing.filter((o) => o.clientMsgId !== message.clientMsgId) : v.outgoing,
         typing,
-        info: {
-          ...v.info,
-          lastSeq: Math.max(v.info.lastSeq, message.seq),
-          // Our own messages are read by definition.
-          readSeq: mine && v.info.readSeq === message.seq - 1 ? message.seq : v.info.readSeq,
-        },
+        info: { ...v.info, lastSeq: Math.max(v.info.lastSeq, message.seq) },
       };
     });
     if (message.conv === this.state.activeId) this.markReadIfShown(message.conv);
@@ -298,6 +297,15 @@ export class ChatStore {
       const live = Object.entries(v.typing).filter(([, t]) => t.until > now);
       if (live.length !== Object.keys(v.typing).length) this.updateConv(id, (x) => ({ ...x, typing: Object.fromEntries(live) }));
     }
+  }
+
+  /** Someone came or went: re-read the online count shortly (once for a burst of presence frames). */
+  private refreshStatsSoon(): void {
+    if (this.statsSoon !== null) return;
+    this.statsSoon = setTimeout(() => {
+      this.statsSoon = null;
+      void this.refreshStats();
+    }, 500);
   }
 
   private async refreshStats(): Promise<void> {

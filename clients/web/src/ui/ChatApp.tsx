@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { ParleyClient } from '../protocol';
+import { unreadOf } from '../state/selectors';
 import type { Session } from '../state/session';
 import { ChatStore } from '../state/store';
 import { ChatView } from './ChatView';
@@ -50,6 +51,14 @@ function Shell({ onSignOut }: { onSignOut: (reason: string | null) => void }) {
   useEffect(() => {
     if (state.sessionExpired) onSignOut('Your session has expired. Sign in again.');
   }, [state.sessionExpired, onSignOut]);
+
+  const unread = Object.values(state.conversations).reduce((sum, v) => sum + (v.info.id === state.activeId && state.visible ? 0 : unreadOf(v)), 0);
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) Parley` : 'Parley';
+    return () => {
+      document.title = 'Parley';
+    };
+  }, [unread]);
 
   const open = (id: string | null): void => {
     setPanel('chat');

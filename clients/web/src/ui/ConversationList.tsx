@@ -27,7 +27,7 @@ export function ConversationList({ activeId, onOpen }: { activeId: string | null
               <span className="conversation-top">
                 <span className="conversation-title">
                   {c.title}
-                  {c.isPrivate && <span className="tag">private</span>}
+                  {c.isPrivate && c.kind === 'room' && <span className="tag">private</span>}
                 </span>
                 {c.lastTs !== null && <time className="conversation-time">{listTime(c.lastTs)}</time>}
               </span>
