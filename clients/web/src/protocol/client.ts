@@ -418,6 +418,7 @@ export class ParleyClient {
     this.welcomed = true;
     this.heartbeatMs = Math.max(1_000, frame.heartbeatMs);
     this.lastFrameAt = Date.now();
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.setState('syncing');
     this.events.emit('welcome', frame);
