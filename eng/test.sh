@@ -25,6 +25,12 @@ for name in "${tiers[@]}"; do
   fi
 done
 
+# The web client: unit tests, then browser end-to-end tests against a real node (clients/web/run-tests.sh).
+echo "== web client"
+if ! WEB_TEST_RESULTS="$results/web" clients/web/run-tests.sh; then
+  status=1
+fi
+
 # A tier that ran zero tests is a failure, not a pass.
 for trx in "$results"/*.trx; do
   total=$(grep -o 'total="[0-9]*"' "$trx" | head -1 | grep -o '[0-9]*' || echo 0)
