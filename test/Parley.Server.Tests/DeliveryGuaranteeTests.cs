@@ -207,8 +207,9 @@ public sealed class DeliveryGuaranteeTests(UnlimitedNodeFixture node) : IClassFi
 
         // Kill the reader mid-stream (no close handshake), then restart a new SDK client from the cursors it saved.
         await WaitUntilAsync(() => received.Count >= 50);
-        var saved = new Dictionary<string, long>(client.Cursors);
         await client.DisposeAsync();
+        // What the app saved when it died: the cursors of everything its handler had been given.
+        var saved = new Dictionary<string, long>(client.Cursors);
         var restarted = new ParleyClient(new ParleyClientOptions
         {
             BaseUri = node.Server.BaseUri,

@@ -81,6 +81,11 @@ public sealed class LimitsTests
         for (var i = 1; i <= Count; i++)
         {
             await sender.SendAsync(new { op = "send", conv = room, clientMsgId = "b" + i, body });
+            if (i % 100 == 0)
+            {
+                // Windows of 100: the sender reads its own acks and echoes and stays a healthy reader itself.
+                await sender.WaitForAsync(f => f.Op() == "ack" && f.Str("clientMsgId") == "b" + i, TimeSpan.FromSeconds(30));
+            }
         }
 
         await good.WaitForAsync(f => f.Op() == "msg" && f.Long("seq") == Count, TimeSpan.FromSeconds(60));
