@@ -57,7 +57,7 @@ public sealed partial class SqliteChatStore
                 {
                     if (r.Read())
                     {
-                        results[i] = new AppendResult(AppendStatus.Duplicate, Message(r));
+                        results[i] = new AppendResult(AppendStatus.Duplicate, ReadMessage(r));
                         continue;
                     }
                 }
@@ -103,7 +103,7 @@ public sealed partial class SqliteChatStore
             var messages = new List<StoredMessage>(Math.Min(query.Limit + 1, 256));
             while (r.Read())
             {
-                messages.Add(Message(r));
+                messages.Add(ReadMessage(r));
             }
 
             var hasMore = messages.Count > query.Limit;
