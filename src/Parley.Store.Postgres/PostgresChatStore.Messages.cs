@@ -16,7 +16,7 @@ public sealed partial class PostgresChatStore
         """;
 
     private const string OriginalsSql = $"""
-        SELECT {MessageColumns}
+        SELECT {QualifiedMessageColumns}
         FROM messages m JOIN unnest(@convs, @senders, @keys) AS k (conv_id, sender_id, client_msg_id)
             ON m.conv_id = k.conv_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id
         """;

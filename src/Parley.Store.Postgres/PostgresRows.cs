@@ -7,6 +7,8 @@ internal static class PostgresRows
 {
     public const string MessageColumns = "conv_id, seq, id, sender_id, sender_name, body, ts, client_msg_id, node";
 
+    public const string QualifiedMessageColumns = "m.conv_id, m.seq, m.id, m.sender_id, m.sender_name, m.body, m.ts, m.client_msg_id, m.node";
+
     public const string ConversationColumns = "c.id, c.kind, c.name, c.private, c.owner_id, c.last_seq, c.member_count";
 
     public const string KindDm = "dm";

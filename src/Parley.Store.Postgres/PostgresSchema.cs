@@ -86,10 +86,10 @@ internal static class PostgresSchema
                 }
             }
 
-            await using (var apply = new NpgsqlBatch(connection, tx))
+            // A plain command, not a batch command: Npgsql splits its several statements itself.
+            await using (var apply = new NpgsqlCommand(Migrations[version - 1] + ";\nINSERT INTO schema_version (version) VALUES (@v)", connection, tx))
             {
-                apply.BatchCommands.Add(new NpgsqlBatchCommand(Migrations[version - 1]));
-                apply.BatchCommands.Add(new NpgsqlBatchCommand("INSERT INTO schema_version (version) VALUES (@v)") { Parameters = { new("v", version) } });
+                apply.Parameters.Add(new NpgsqlParameter<int>("v", version));
                 await apply.ExecuteNonQueryAsync(ct);
             }
 

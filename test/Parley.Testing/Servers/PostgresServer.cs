@@ -1,0 +1,319 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Npgsql;
+
+namespace Parley.Testing;
+
+/// <summary>
+/// A real PostgreSQL server for tests: its own cluster in a temporary folder, listening on 127.0.0.1 on a free port,
+/// with trust authentication and <c>fsync=on</c>. As root the binaries run as the <c>postgres</c> user (they refuse
+/// to run as root). Use <see cref="Shared"/> unless a test stops or kills the server.
+/// </summary>
+public sealed partial class PostgresServer : IAsyncDisposable
+{
+    private static readonly Lazy<Task<PostgresServer>> SharedServer = new(StartSharedAsync);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly string _binDir;
+    private readonly string _root;
+    private readonly bool _runAsPostgres;
+    private ExternalProcess? _process;
+
+    private PostgresServer(string binDir, string root, bool runAsPostgres, int port)
+    {
+        _binDir = binDir;
+        _root = root;
+        _runAsPostgres = runAsPostgres;
+        Port = port;
+    }
+
+    /// <summary>One server for the whole test process, started on first use and killed when the process exits.</summary>
+    public static Task<PostgresServer> Shared => SharedServer.Value;
+
+    /// <summary>The TCP port on 127.0.0.1; it stays the same across <see cref="RestartAsync"/>.</summary>
+    public int Port { get; }
+
+    /// <summary>True while the server process runs.</summary>
+    public bool IsRunning => _process?.IsRunning == true;
+
+    /// <summary>The server's latest log lines, for failure messages.</summary>
+    public string LogTail => _process?.Tail(40) ?? "(not running)";
+
+    private string DataDir => Path.Combine(_root, "data");
+
+    private string SocketDir => Path.Combine(_root, "sock");
+
+    /// <summary>Creates a fresh cluster in a temporary folder and starts it. Throws when PostgreSQL is not installed.</summary>
+    public static async Task<PostgresServer> StartAsync()
+    {
+        var binDir = FindBinDir();
+        var runAsPostgres = string.Equals(Environment.UserName, "root", StringComparison.Ordinal);
+        var root = TestPorts.NewTempDir("pg");
+        var server = new PostgresServer(binDir, root, runAsPostgres, TestPorts.GetFree());
+        try
+        {
+            Directory.CreateDirectory(server.SocketDir);
+            if (runAsPostgres)
+            {
+                await RunAsync("chown", ["-R", "postgres:postgres", root], root);
+            }
+
+            // --no-sync only skips flushing the fresh template files; the running server keeps fsync=on.
+            await server.RunToolAsync("initdb", ["-D", server.DataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
+            await server.StartProcessAsync();
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Creates an empty database and returns an Npgsql connection string for it.</summary>
+    public async Task<string> CreateDatabaseAsync(string name)
+    {
+        if (!DatabaseName().IsMatch(name))
+        {
+            throw new ArgumentException("database names here are 1-63 characters of [a-z0-9_], starting with a letter", nameof(name));
+        }
+
+        await using (var connection = new NpgsqlConnection(ConnectionString("postgres", pooling: false)))
+        {
+            await connection.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        return ConnectionString(name, pooling: true);
+    }
+
+    /// <summary>A connection string for <paramref name="database"/> on this server.</summary>
+    public string ConnectionString(string database, bool pooling = true) => new NpgsqlConnectionStringBuilder
+    {
+        Host = "127.0.0.1",
+        Port = Port,
+        Username = "postgres",
+        Database = database,
+        Pooling = pooling,
+    }.ConnectionString;
+
+    /// <summary>Shuts the server down cleanly (fast mode: open sessions are ended) and waits until it is gone.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is null)
+        {
+            return;
+        }
+
+        if (_process.IsRunning)
+        {
+            await RunToolAsync("pg_ctl", ["stop", "-D", DataDir, "-m", "fast", "-w", "-t", "30"]);
+            if (!await _process.WaitForExitAsync(TimeSpan.FromSeconds(15)))
+            {
+                throw new InvalidOperationException($"PostgreSQL on port {Port} did not exit after pg_ctl stop:\n{LogTail}");
+            }
+        }
+
+        await _process.DisposeAsync();
+        _process = null;
+    }
+
+    /// <summary>Starts the server again on the same port and data, stopping it first if it runs.</summary>
+    public async Task RestartAsync()
+    {
+        await StopAsync();
+        await StartProcessAsync();
+    }
+
+    /// <summary>Kills the server and every backend at once (SIGKILL), like a crash; <see cref="RestartAsync"/> recovers it.</summary>
+    public void Kill()
+    {
+        if (_process is null)
+        {
+            return;
+        }
+
+        try
+        {
+            using var root = Process.GetProcessById(_process.Pid);
+            root.Kill(entireProcessTree: true);
+            root.WaitForExit(TimeSpan.FromSeconds(10));
+        }
+        catch (ArgumentException)
+        {
+            // Already gone.
+        }
+        catch (InvalidOperationException)
+        {
+            // Exited between the look-up and the kill.
+        }
+    }
+
+    /// <summary>Stops the server and deletes its folder.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            Kill();
+        }
+
+        DeleteFolder();
+    }
+
+    private static async Task<PostgresServer> StartSharedAsync()
+    {
+        var server = await StartAsync();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            server.Kill();
+            server.DeleteFolder();
+        };
+        return server;
+    }
+
+    private async Task StartProcessAsync()
+    {
+        // A server killed a moment ago may still hold its shared memory; a second attempt then succeeds.
+        for (var attempt = 1; ; attempt++)
+        {
+            var args = new List<string>
+            {
+                "-D", DataDir, "-p", Port.ToString(CultureInfo.InvariantCulture), "-k", SocketDir,
+                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "max_connections=300",
+            };
+            _process = _runAsPostgres
+                ? ExternalProcess.Start("runuser", ["-u", "postgres", "--", Path.Combine(_binDir, "postgres"), .. args], workingDir: _root)
+                : ExternalProcess.Start(Path.Combine(_binDir, "postgres"), args, workingDir: _root);
+            try
+            {
+                await TestPorts.WaitForPortAsync(Port, StartTimeout, () => _process.IsRunning);
+                await WaitUntilAcceptingQueriesAsync();
+                return;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && !_process.IsRunning)
+            {
+                await _process.DisposeAsync();
+                await Task.Delay(500);
+            }
+            catch (Exception e)
+            {
+                throw new InvalidOperationException($"PostgreSQL did not start on port {Port}: {e.Message}\n{_process.Tail()}", e);
+            }
+        }
+    }
+
+    private async Task WaitUntilAcceptingQueriesAsync()
+    {
+        var deadline = DateTime.UtcNow + StartTimeout;
+        while (true)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(ConnectionString("postgres", pooling: false));
+                await connection.OpenAsync();
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.CannotConnectNow && DateTime.UtcNow < deadline)
+            {
+                // Still starting up or recovering after a crash.
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    private Task RunToolAsync(string tool, IReadOnlyList<string> args) =>
+        _runAsPostgres
+            ? RunAsync("runuser", ["-u", "postgres", "--", Path.Combine(_binDir, tool), .. args], _root)
+            : RunAsync(Path.Combine(_binDir, tool), args, _root);
+
+    private static async Task RunAsync(string fileName, IReadOnlyList<string> args, string workingDir)
+    {
+        var psi = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDir,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {fileName}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(StartTimeout);
+        await process.WaitForExitAsync(timeout.Token);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"{fileName} {string.Join(' ', args)} failed with exit code {process.ExitCode}:\n{await stdout}\n{await stderr}");
+        }
+    }
+
+    private static string FindBinDir()
+    {
+        static bool Complete(string dir) =>
+            File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "postgres")) && File.Exists(Path.Combine(dir, "pg_ctl"));
+
+        var path = Environment.GetEnvironmentVariable("PATH") ?? "";
+        foreach (var dir in path.Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var initdb = Path.Combine(dir, "initdb");
+            if (!File.Exists(initdb))
+            {
+                continue;
+            }
+
+            // PATH often holds symlinks (e.g. /usr/local/bin); the real folder holds postgres and pg_ctl beside initdb.
+            var real = File.ResolveLinkTarget(initdb, returnFinalTarget: true)?.FullName ?? initdb;
+            var realDir = Path.GetDirectoryName(real)!;
+            if (Complete(realDir))
+            {
+                return realDir;
+            }
+        }
+
+        const string debianRoot = "/usr/lib/postgresql";
+        if (Directory.Exists(debianRoot))
+        {
+            var newest = Directory.GetDirectories(debianRoot)
+                .Select(d => Path.Combine(d, "bin"))
+                .Where(Complete)
+                .OrderByDescending(d => int.TryParse(Path.GetFileName(Path.GetDirectoryName(d)), out var v) ? v : 0)
+                .FirstOrDefault();
+            if (newest is not null)
+            {
+                return newest;
+            }
+        }
+
+        throw new InvalidOperationException(
+            "PostgreSQL server binaries (initdb, postgres, pg_ctl) were found neither on PATH nor under /usr/lib/postgresql/*/bin. " +
+            "Install them (Debian: apt-get install postgresql) to run the PostgreSQL tests.");
+    }
+
+    private void DeleteFolder()
+    {
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    [GeneratedRegex("^[a-z][a-z0-9_]{0,62}$")]
+    private static partial Regex DatabaseName();
+}
