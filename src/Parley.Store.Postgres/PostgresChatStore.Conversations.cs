@@ -98,7 +98,7 @@ public sealed partial class PostgresChatStore
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ConversationInfo>> ListPublicRoomsAsync(int limit, CancellationToken ct) =>
-        QueryListAsync(
+        limit <= 0 ? Task.FromResult<IReadOnlyList<ConversationInfo>>([]) : QueryListAsync(
             $"SELECT {ConversationColumns} FROM conversations c WHERE c.kind = 'room' AND NOT c.private ORDER BY c.member_count DESC, c.id LIMIT @limit",
             [P("limit", limit)],
             r => ReadConversation(r),

@@ -160,9 +160,9 @@ public sealed partial class PostgresChatStore
             await using var cmd = query.FromNewest
                 ? _dataSource.CreateCommand($"SELECT {MessageColumns} FROM messages WHERE conv_id = @conv AND seq < @before ORDER BY seq DESC LIMIT @n")
                 : _dataSource.CreateCommand($"SELECT {MessageColumns} FROM messages WHERE conv_id = @conv AND seq > @after AND seq < @before ORDER BY seq LIMIT @n");
-            AddParameters(cmd, [P("conv", convId), P("before", before), P("after", query.After ?? 0), P("n", query.Limit + 1)]);
+            AddParameters(cmd, [P("conv", convId), P("before", before), P("after", query.After ?? 0), P("n", (long)query.Limit + 1)]);
             await using var r = await cmd.ExecuteReaderAsync(token);
-            var messages = new List<StoredMessage>(Math.Min(query.Limit + 1, 256));
+            var messages = new List<StoredMessage>(Math.Min(query.Limit, 256));
             while (await r.ReadAsync(token))
             {
                 messages.Add(ReadMessage(r));

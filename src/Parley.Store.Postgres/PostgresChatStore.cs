@@ -50,7 +50,7 @@ public sealed partial class PostgresChatStore : IChatStore
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
     /// <summary>Runs <paramref name="work"/>, reporting database outages as <see cref="StoreUnavailableException"/>.</summary>
-    private static async Task<T> GuardAsync<T>(Func<CancellationToken, Task<T>> work, CancellationToken ct)
+    private async Task<T> GuardAsync<T>(Func<CancellationToken, Task<T>> work, CancellationToken ct)
     {
         try
         {
@@ -58,6 +58,13 @@ public sealed partial class PostgresChatStore : IChatStore
         }
         catch (Exception e) when (e is not OperationCanceledException && PostgresErrors.IsUnavailable(e))
         {
+            if (PostgresErrors.IsConnectionLoss(e))
+            {
+                // Idle pooled connections died with the server too; dropping them now keeps each of them from
+                // failing one more call after the database is back.
+                _dataSource.Clear();
+            }
+
             throw new StoreUnavailableException($"PostgreSQL is unavailable: {e.Message}", e);
         }
     }

@@ -16,6 +16,14 @@ internal static class PostgresErrors
         _ => false,
     };
 
+    /// <summary>True when the connection itself failed (not just the statement), so other pooled connections may be dead too.</summary>
+    public static bool IsConnectionLoss(Exception e) => e switch
+    {
+        PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState.StartsWith("57P", StringComparison.Ordinal),
+        NpgsqlException or SocketException or IOException or TimeoutException => true,
+        _ => false,
+    };
+
     /// <summary>True for a deadlock or serialization failure: the transaction was rolled back and may simply run again.</summary>
     public static bool IsRetryable(PostgresException e) =>
         e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure;

@@ -99,7 +99,7 @@ public sealed partial class SqliteChatStore
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ConversationInfo>> ListPublicRoomsAsync(int limit, CancellationToken ct) =>
-        ReadAsync<IReadOnlyList<ConversationInfo>>(c =>
+        limit <= 0 ? Task.FromResult<IReadOnlyList<ConversationInfo>>([]) : ReadAsync<IReadOnlyList<ConversationInfo>>(c =>
         {
             using var cmd = Command(
                 c,

@@ -94,13 +94,13 @@ public sealed partial class SqliteChatStore
                 ? Command(
                     c,
                     $"SELECT {MessageColumns} FROM messages WHERE conv_id = $conv AND seq < $before ORDER BY seq DESC LIMIT $n",
-                    ("$conv", convId), ("$before", before), ("$n", query.Limit + 1))
+                    ("$conv", convId), ("$before", before), ("$n", (long)query.Limit + 1))
                 : Command(
                     c,
                     $"SELECT {MessageColumns} FROM messages WHERE conv_id = $conv AND seq > $after AND seq < $before ORDER BY seq LIMIT $n",
-                    ("$conv", convId), ("$after", query.After!.Value), ("$before", before), ("$n", query.Limit + 1));
+                    ("$conv", convId), ("$after", query.After!.Value), ("$before", before), ("$n", (long)query.Limit + 1));
             using var r = cmd.ExecuteReader();
-            var messages = new List<StoredMessage>(Math.Min(query.Limit + 1, 256));
+            var messages = new List<StoredMessage>(Math.Min(query.Limit, 256));
             while (r.Read())
             {
                 messages.Add(ReadMessage(r));

@@ -1,4 +1,5 @@
 using Xunit;
+using static Parley.Store.Tests.TestData;
 
 namespace Parley.Store.Tests;
 
@@ -181,6 +182,8 @@ public abstract partial class StoreContract
     [InlineData(null, null, 3, 8, 10, true)]
     [InlineData(null, null, 10, 1, 10, false)]
     [InlineData(null, null, 50, 1, 10, false)]
+    [InlineData(null, null, int.MaxValue, 1, 10, false)]
+    [InlineData(0L, null, int.MaxValue, 1, 10, false)]
     [InlineData(null, 5L, 2, 3, 4, true)]
     [InlineData(null, 3L, 5, 1, 2, false)]
     [InlineData(null, 1L, 5, 0, 0, false)]

@@ -1,4 +1,5 @@
 using Xunit;
+using static Parley.Store.Tests.TestData;
 
 namespace Parley.Store.Tests;
 
@@ -158,6 +159,7 @@ public abstract partial class StoreContract
         Assert.Equal(["big", "medium", "small"], rooms.Select(r => r.Id));
         Assert.Equal([3, 2, 1], rooms.Select(r => r.MemberCount));
         Assert.Equal(["big", "medium"], (await Store.ListPublicRoomsAsync(2, Ct)).Select(r => r.Id));
+        Assert.Empty(await Store.ListPublicRoomsAsync(0, Ct));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Xunit;
+using static Parley.Store.Tests.TestData;
 
 namespace Parley.Store.Tests;
 

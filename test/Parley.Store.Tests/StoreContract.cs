@@ -1,4 +1,5 @@
 using Xunit;
+using static Parley.Store.Tests.TestData;
 
 namespace Parley.Store.Tests;
 
@@ -9,7 +10,6 @@ namespace Parley.Store.Tests;
 [Trait("Tier", "Store")]
 public abstract partial class StoreContract : IAsyncLifetime
 {
-    private const long T0 = 1_700_000_000_000;
     private readonly CancellationTokenSource _timeout = new(TimeSpan.FromSeconds(60));
     private readonly List<IChatStore> _opened = [];
 
@@ -56,7 +56,7 @@ public abstract partial class StoreContract : IAsyncLifetime
 
     protected async Task<User> NewUserAsync(string name)
     {
-        var user = new User("u-" + name, name, "hash-of-" + name, T0);
+        var user = NewUser(name);
         Assert.Equal(user, await Store.CreateUserAsync(user, Ct));
         return user;
     }
@@ -72,9 +72,6 @@ public abstract partial class StoreContract : IAsyncLifetime
         return room;
     }
 
-    protected static AppendRequest Msg(string conv, User from, string clientMsgId, string? body = null) =>
-        new(conv, from.Id, from.Username, clientMsgId, "m-" + Guid.NewGuid().ToString("N")[..16], body ?? "hello " + clientMsgId, T0 + 1, "node-a");
-
     protected async Task<AppendResult> AppendAsync(AppendRequest request) =>
         Assert.Single(await Store.AppendBatchAsync([request], Ct));
 
@@ -89,8 +86,6 @@ public abstract partial class StoreContract : IAsyncLifetime
 
     protected async Task<IReadOnlyList<StoredMessage>> AllMessagesAsync(string convId) =>
         (await Store.ReadMessagesAsync(convId, new HistoryQuery(0, null, 100_000), Ct)).Messages;
-
-    protected static IEnumerable<long> Seqs(long from, long to) => from > to ? [] : Enumerable.Range((int)from, (int)(to - from + 1)).Select(i => (long)i);
 
     [Fact]
     public async Task Ping_answers_true_while_the_database_is_up()
