@@ -42,6 +42,11 @@ public sealed partial class PostgresChatStore : IChatStore
         }
         catch (Exception e) when (e is OperationCanceledException || PostgresErrors.IsUnavailable(e))
         {
+            if (PostgresErrors.IsConnectionLoss(e))
+            {
+                _dataSource.Clear();
+            }
+
             return false;
         }
     }
