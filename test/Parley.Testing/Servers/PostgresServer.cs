@@ -12,7 +12,7 @@ namespace Parley.Testing;
 /// </summary>
 public sealed partial class PostgresServer : IAsyncDisposable
 {
-    private static readonly Lazy<Task<PostgresServer>> SharedServer = new(StartSharedAsync);
+    private static readonly Lazy<Task<PostgresServer>> SharedServer = new(StartAsync);
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
     // Runs the server (exec keeps its pid) beside a detached watchdog: when the test process is gone, however it
@@ -215,8 +215,6 @@ public sealed partial class PostgresServer : IAsyncDisposable
 
         DeleteFolder();
     }
-
-    private static async Task<PostgresServer> StartSharedAsync() => await StartAsync();
 
     private async Task StartProcessAsync()
     {
