@@ -70,7 +70,7 @@ public sealed partial class SqliteChatStore
             {
                 if (r.Read())
                 {
-                    return (Conversation(r), false);
+                    return (ReadConversation(r), false);
                 }
             }
 
@@ -94,12 +94,12 @@ public sealed partial class SqliteChatStore
         {
             using var cmd = Command(c, $"SELECT {ConversationColumns} FROM conversations c WHERE c.id = $id", ("$id", convId));
             using var r = cmd.ExecuteReader();
-            return r.Read() ? Conversation(r) : null;
+            return r.Read() ? ReadConversation(r) : null;
         }, ct);
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ConversationInfo>> ListPublicRoomsAsync(int limit, CancellationToken ct) =>
-        ReadAsync<IReadOnlyList<ConversationInfo>>(c =>
+        limit <= 0 ? Task.FromResult<IReadOnlyList<ConversationInfo>>([]) : ReadAsync<IReadOnlyList<ConversationInfo>>(c =>
         {
             using var cmd = Command(
                 c,
@@ -109,7 +109,7 @@ public sealed partial class SqliteChatStore
             var rooms = new List<ConversationInfo>();
             while (r.Read())
             {
-                rooms.Add(Conversation(r));
+                rooms.Add(ReadConversation(r));
             }
 
             return rooms;
@@ -211,7 +211,7 @@ public sealed partial class SqliteChatStore
         // column is one of two constants chosen by the callers above, never input.
         using var cmd = Command(c, $"SELECT id, username, password_hash, created_at FROM users WHERE {column} = $value", ("$value", value));
         using var r = cmd.ExecuteReader();
-        return r.Read() ? User(r) : null;
+        return r.Read() ? ReadUser(r) : null;
     }
 
     /// <summary>Inserts a membership with both watermarks at <paramref name="seq"/>; false when it already existed.</summary>
@@ -225,7 +225,7 @@ public sealed partial class SqliteChatStore
     }
 
     private static ConversationView View(SqliteDataReader r) => new(
-        Conversation(r),
+        ReadConversation(r),
         DeliveredSeq: r.GetInt64(7),
         ReadSeq: r.GetInt64(8),
         Peer: r.IsDBNull(9) || r.IsDBNull(10) ? null : new UserRef(r.GetString(9), r.GetString(10)));

@@ -19,17 +19,21 @@ public sealed partial class SqliteChatStore
         return await WriteAsync(tx =>
         {
             using var member = Command(tx, "SELECT 1 FROM members WHERE conv_id = $conv AND user_id = $user", ("$conv", ""), ("$user", ""));
+            using var head = Command(tx, "SELECT last_seq FROM conversations WHERE id = $conv", ("$conv", ""));
+            // The unique key turns a repeat into "no row inserted", so one statement both detects duplicates
+            // (including a repeat earlier in this batch) and stores new messages.
+            using var insert = Command(
+                tx,
+                $"INSERT INTO messages ({MessageColumns}) VALUES ($conv, $seq, $id, $sender, $name, $body, $ts, $key, $node) ON CONFLICT (conv_id, sender_id, client_msg_id) DO NOTHING",
+                ("$conv", ""), ("$seq", 0L), ("$id", ""), ("$sender", ""), ("$name", ""), ("$body", ""), ("$ts", 0L), ("$key", ""), ("$node", ""));
             using var original = Command(
                 tx,
                 $"SELECT {MessageColumns} FROM messages WHERE conv_id = $conv AND sender_id = $sender AND client_msg_id = $key",
                 ("$conv", ""), ("$sender", ""), ("$key", ""));
-            using var bump = Command(tx, "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $conv RETURNING last_seq", ("$conv", ""));
-            using var insert = Command(
-                tx,
-                $"INSERT INTO messages ({MessageColumns}) VALUES ($conv, $seq, $id, $sender, $name, $body, $ts, $key, $node)",
-                ("$conv", ""), ("$seq", 0L), ("$id", ""), ("$sender", ""), ("$name", ""), ("$body", ""), ("$ts", 0L), ("$key", ""), ("$node", ""));
 
             var isMember = new Dictionary<(string Conv, string User), bool>();
+            // Counter rows are read once and written once per batch; the single writer holds them meanwhile.
+            var heads = new Dictionary<string, long>(StringComparer.Ordinal);
             var results = new AppendResult[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {
@@ -49,22 +53,13 @@ public sealed partial class SqliteChatStore
                     continue;
                 }
 
-                // Inside the open transaction this also sees a message stored earlier in the same batch.
-                original.Parameters["$conv"].Value = req.Conv;
-                original.Parameters["$sender"].Value = req.SenderId;
-                original.Parameters["$key"].Value = req.ClientMsgId;
-                using (var r = original.ExecuteReader())
+                if (!heads.TryGetValue(req.Conv, out var last))
                 {
-                    if (r.Read())
-                    {
-                        results[i] = new AppendResult(AppendStatus.Duplicate, Message(r));
-                        continue;
-                    }
+                    head.Parameters["$conv"].Value = req.Conv;
+                    last = (long)head.ExecuteScalar()!;
                 }
 
-                bump.Parameters["$conv"].Value = req.Conv;
-                var seq = (long)bump.ExecuteScalar()!;
-                var message = new StoredMessage(req.Conv, seq, req.MessageId, req.SenderId, req.SenderName, req.Body, req.Ts, req.ClientMsgId, req.Node);
+                var message = new StoredMessage(req.Conv, last + 1, req.MessageId, req.SenderId, req.SenderName, req.Body, req.Ts, req.ClientMsgId, req.Node);
                 insert.Parameters["$conv"].Value = message.Conv;
                 insert.Parameters["$seq"].Value = message.Seq;
                 insert.Parameters["$id"].Value = message.Id;
@@ -74,8 +69,28 @@ public sealed partial class SqliteChatStore
                 insert.Parameters["$ts"].Value = message.Ts;
                 insert.Parameters["$key"].Value = message.ClientMsgId;
                 insert.Parameters["$node"].Value = message.Node;
-                insert.ExecuteNonQuery();
-                results[i] = new AppendResult(AppendStatus.Stored, message);
+                if (insert.ExecuteNonQuery() == 1)
+                {
+                    heads[req.Conv] = message.Seq;
+                    results[i] = new AppendResult(AppendStatus.Stored, message);
+                    continue;
+                }
+
+                heads[req.Conv] = last;
+                original.Parameters["$conv"].Value = req.Conv;
+                original.Parameters["$sender"].Value = req.SenderId;
+                original.Parameters["$key"].Value = req.ClientMsgId;
+                using var r = original.ExecuteReader();
+                r.Read();
+                results[i] = new AppendResult(AppendStatus.Duplicate, ReadMessage(r));
+            }
+
+            using var bump = Command(tx, "UPDATE conversations SET last_seq = $seq WHERE id = $conv", ("$seq", 0L), ("$conv", ""));
+            foreach (var (conv, last) in heads)
+            {
+                bump.Parameters["$seq"].Value = last;
+                bump.Parameters["$conv"].Value = conv;
+                bump.ExecuteNonQuery();
             }
 
             return results;
@@ -94,16 +109,16 @@ public sealed partial class SqliteChatStore
                 ? Command(
                     c,
                     $"SELECT {MessageColumns} FROM messages WHERE conv_id = $conv AND seq < $before ORDER BY seq DESC LIMIT $n",
-                    ("$conv", convId), ("$before", before), ("$n", query.Limit + 1))
+                    ("$conv", convId), ("$before", before), ("$n", (long)query.Limit + 1))
                 : Command(
                     c,
                     $"SELECT {MessageColumns} FROM messages WHERE conv_id = $conv AND seq > $after AND seq < $before ORDER BY seq LIMIT $n",
-                    ("$conv", convId), ("$after", query.After!.Value), ("$before", before), ("$n", query.Limit + 1));
+                    ("$conv", convId), ("$after", query.After!.Value), ("$before", before), ("$n", (long)query.Limit + 1));
             using var r = cmd.ExecuteReader();
-            var messages = new List<StoredMessage>(Math.Min(query.Limit + 1, 256));
+            var messages = new List<StoredMessage>(Math.Min(query.Limit, 256));
             while (r.Read())
             {
-                messages.Add(Message(r));
+                messages.Add(ReadMessage(r));
             }
 
             var hasMore = messages.Count > query.Limit;

@@ -34,7 +34,7 @@ internal static class SqliteRows
         return command;
     }
 
-    public static StoredMessage Message(SqliteDataReader r, int o = 0) => new(
+    public static StoredMessage ReadMessage(SqliteDataReader r, int o = 0) => new(
         Conv: r.GetString(o),
         Seq: r.GetInt64(o + 1),
         Id: r.GetString(o + 2),
@@ -45,7 +45,7 @@ internal static class SqliteRows
         ClientMsgId: r.GetString(o + 7),
         Node: r.GetString(o + 8));
 
-    public static ConversationInfo Conversation(SqliteDataReader r, int o = 0) => new(
+    public static ConversationInfo ReadConversation(SqliteDataReader r, int o = 0) => new(
         Id: r.GetString(o),
         Kind: r.GetString(o + 1) == KindDm ? ConversationKind.Dm : ConversationKind.Room,
         Name: r.GetString(o + 2),
@@ -54,7 +54,7 @@ internal static class SqliteRows
         LastSeq: r.GetInt64(o + 5),
         MemberCount: r.GetInt32(o + 6));
 
-    public static User User(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3));
+    public static User ReadUser(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3));
 
     /// <summary>The unique key of a DM: both user ids in ordinal order.</summary>
     public static string DmKey(string userA, string userB) =>

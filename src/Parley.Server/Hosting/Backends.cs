@@ -1,6 +1,7 @@
 using Parley.Bus.RabbitMq;
 using Parley.Memory;
 using Parley.Presence.Redis;
+using Parley.Store.Postgres;
 using Parley.Store.Sqlite;
 
 namespace Parley.Server.Hosting;
@@ -11,6 +12,7 @@ internal static class Backends
     public static IChatStore CreateStore(ServerSettings s) => s.Store.ToLowerInvariant() switch
     {
         "sqlite" => new SqliteChatStore(new SqliteStoreOptions { Path = s.SqlitePath }),
+        "postgres" => new PostgresChatStore(new PostgresStoreOptions { ConnectionString = Required(s.Postgres, "Parley:Postgres") }),
         _ => throw new InvalidOperationException($"Parley:Store must be 'sqlite' or 'postgres', not '{s.Store}'"),
     };
 

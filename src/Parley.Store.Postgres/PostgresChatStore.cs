@@ -1,0 +1,127 @@
+using System.Data.Common;
+using Npgsql;
+
+namespace Parley.Store.Postgres;
+
+/// <summary>
+/// The clustered store: PostgreSQL through one pooled <see cref="NpgsqlDataSource"/>, shared safely by any number of
+/// nodes. Choose it whenever more than one node runs. An outage fails fast with <see cref="StoreUnavailableException"/>.
+/// </summary>
+public sealed partial class PostgresChatStore : IChatStore
+{
+    private readonly NpgsqlDataSource _dataSource;
+
+    /// <summary>Creates the store; no connection is opened before the first call.</summary>
+    public PostgresChatStore(PostgresStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.ConnectionString);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxConcurrentAppends, 1);
+        MaxConcurrentAppends = options.MaxConcurrentAppends;
+        _dataSource = NpgsqlDataSource.Create(WithFailFastTimeouts(options.ConnectionString));
+    }
+
+    /// <inheritdoc />
+    public int MaxConcurrentAppends { get; }
+
+    /// <inheritdoc />
+    public Task InitializeAsync(CancellationToken ct) =>
+        GuardAsync(async token =>
+        {
+            await PostgresSchema.MigrateAsync(_dataSource, token);
+            return true;
+        }, ct);
+
+    /// <inheritdoc />
+    public async Task<bool> PingAsync(CancellationToken ct)
+    {
+        try
+        {
+            await using var cmd = _dataSource.CreateCommand("SELECT 1");
+            return await cmd.ExecuteScalarAsync(ct) is 1;
+        }
+        catch (Exception e) when (e is OperationCanceledException || PostgresErrors.IsUnavailable(e))
+        {
+            if (PostgresErrors.IsConnectionLoss(e))
+            {
+                _dataSource.Clear();
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>Closes every pooled connection.</summary>
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    /// <summary>Runs <paramref name="work"/>, reporting database outages as <see cref="StoreUnavailableException"/>.</summary>
+    private async Task<T> GuardAsync<T>(Func<CancellationToken, Task<T>> work, CancellationToken ct)
+    {
+        try
+        {
+            return await work(ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && PostgresErrors.IsUnavailable(e))
+        {
+            if (PostgresErrors.IsConnectionLoss(e))
+            {
+                // Idle pooled connections died with the server too; dropping them now keeps each of them from
+                // failing one more call after the database is back.
+                _dataSource.Clear();
+            }
+
+            throw new StoreUnavailableException($"PostgreSQL is unavailable: {e.Message}", e);
+        }
+    }
+
+    /// <summary>One statement on a pooled connection; the first row mapped, or default when there is none.</summary>
+    private Task<T?> QueryFirstAsync<T>(string sql, NpgsqlParameter[] parameters, Func<NpgsqlDataReader, T> map, CancellationToken ct) =>
+        GuardAsync(async token =>
+        {
+            await using var cmd = _dataSource.CreateCommand(sql);
+            AddParameters(cmd, parameters);
+            await using var r = await cmd.ExecuteReaderAsync(token);
+            return await r.ReadAsync(token) ? map(r) : default;
+        }, ct);
+
+    /// <summary>One statement on a pooled connection; every row mapped.</summary>
+    private Task<IReadOnlyList<T>> QueryListAsync<T>(string sql, NpgsqlParameter[] parameters, Func<NpgsqlDataReader, T> map, CancellationToken ct) =>
+        GuardAsync<IReadOnlyList<T>>(async token =>
+        {
+            await using var cmd = _dataSource.CreateCommand(sql);
+            AddParameters(cmd, parameters);
+            await using var r = await cmd.ExecuteReaderAsync(token);
+            var rows = new List<T>();
+            while (await r.ReadAsync(token))
+            {
+                rows.Add(map(r));
+            }
+
+            return rows;
+        }, ct);
+
+    private static void AddParameters(NpgsqlCommand cmd, NpgsqlParameter[] parameters)
+    {
+        foreach (var p in parameters)
+        {
+            cmd.Parameters.Add(p);
+        }
+    }
+
+    private static string WithFailFastTimeouts(string connectionString)
+    {
+        var given = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!given.ContainsKey("Timeout"))
+        {
+            builder.Timeout = 3;
+        }
+
+        if (!given.ContainsKey("Command Timeout") && !given.ContainsKey("CommandTimeout"))
+        {
+            builder.CommandTimeout = 5;
+        }
+
+        return builder.ConnectionString;
+    }
+}
