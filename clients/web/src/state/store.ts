@@ -162,8 +162,9 @@ export class ChatStore {
   }
 
   async addMember(conv: string, username: string): Promise<void> {
-    const updated = await this.client.rest.addMember(conv, username);
-    this.updateConv(conv, (v) => ({ ...v, info: { ...v.info, memberCount: updated.memberCount } }));
+    // The member count follows from the `member` event every member (the owner included) receives; taking it from
+    // this answer too would count the join twice when the event arrives after the answer.
+    await this.client.rest.addMember(conv, username);
   }
 
   async leaveRoom(conv: string): Promise<void> {
