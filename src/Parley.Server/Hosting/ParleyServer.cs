@@ -73,6 +73,10 @@ public static class ParleyServer
         app.UseStaticFiles();
         app.MapParleyApi();
         app.MapParleyWebSocket();
+        if (settings.DiagnosticsEndpoint)
+        {
+            app.MapParleyDiagnostics();
+        }
         return app;
     }
 

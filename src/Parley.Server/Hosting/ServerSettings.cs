@@ -57,6 +57,9 @@ public sealed class ServerSettings
     /// <summary>Seconds a stopping node waits for its sockets to close after sending 1012.</summary>
     public int DrainSeconds { get; set; } = 5;
 
+    /// <summary>Maps <c>GET /debug/memory</c> (forces a full GC; for benchmarks only).</summary>
+    public bool DiagnosticsEndpoint { get; set; }
+
     /// <summary>True when several nodes share state (and so must share a configured JWT key).</summary>
     public bool IsCluster =>
         !Store.Equals("sqlite", StringComparison.OrdinalIgnoreCase) || !Bus.Equals("memory", StringComparison.OrdinalIgnoreCase);

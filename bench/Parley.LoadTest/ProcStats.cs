@@ -1,0 +1,100 @@
+using System.Globalization;
+
+namespace Parley.LoadTest;
+
+/// <summary>CPU time and resident memory of server processes, read from <c>/proc</c> (Linux).</summary>
+public static class ProcStats
+{
+    private static readonly double TicksPerSecond = 100.0; // USER_HZ; 100 on every Linux this runs on.
+
+    /// <summary>CPU-seconds (user + system) used so far by <paramref name="pid"/> and, optionally, all its descendants.</summary>
+    public static double CpuSeconds(int pid, bool withDescendants = false)
+    {
+        var total = OwnCpu(pid);
+        if (withDescendants)
+        {
+            foreach (var child in Descendants(pid))
+            {
+                total += OwnCpu(child);
+            }
+        }
+
+        return total;
+    }
+
+    /// <summary>CPU-seconds summed over several process trees.</summary>
+    public static double CpuSeconds(IEnumerable<(int Pid, bool Tree)> processes) =>
+        processes.Sum(p => CpuSeconds(p.Pid, p.Tree));
+
+    /// <summary>Resident set size in bytes (VmRSS), 0 when the process is gone.</summary>
+    public static long RssBytes(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                {
+                    var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return long.Parse(parts[1], CultureInfo.InvariantCulture) * 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return 0;
+    }
+
+    /// <summary>Whether the process exists.</summary>
+    public static bool Alive(int pid) => Directory.Exists($"/proc/{pid}");
+
+    private static double OwnCpu(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // The command name is in parentheses and may hold spaces: fields are counted after the last ')'.
+            var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // rest[0] is field 3 (state); utime is field 14, stime field 15.
+            var utime = long.Parse(rest[11], CultureInfo.InvariantCulture);
+            var stime = long.Parse(rest[12], CultureInfo.InvariantCulture);
+            return (utime + stime) / TicksPerSecond;
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>Every descendant of <paramref name="pid"/> (children, grandchildren, …).</summary>
+    public static List<int> Descendants(int pid)
+    {
+        var result = new List<int>();
+        var queue = new Queue<int>();
+        queue.Enqueue(pid);
+        while (queue.Count > 0)
+        {
+            var p = queue.Dequeue();
+            try
+            {
+                foreach (var task in Directory.GetDirectories($"/proc/{p}/task"))
+                {
+                    var children = File.ReadAllText(Path.Combine(task, "children"));
+                    foreach (var c in children.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    {
+                        var child = int.Parse(c, CultureInfo.InvariantCulture);
+                        result.Add(child);
+                        queue.Enqueue(child);
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or DirectoryNotFoundException or UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return result;
+    }
+}

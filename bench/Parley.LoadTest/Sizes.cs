@@ -1,0 +1,70 @@
+namespace Parley.LoadTest;
+
+/// <summary>Client counts, rates and durations of one run: the full run, or a few-second smoke run.</summary>
+public sealed record Sizes
+{
+    public int Workers { get; init; } = 4;
+
+    public int IdleConnections { get; init; } = 15_000;
+
+    public int IdleHoldMs { get; init; } = 30_000;
+
+    public int FanoutSmallRooms { get; init; } = 10;
+
+    public int FanoutSmallSize { get; init; } = 100;
+
+    public int FanoutLargeRooms { get; init; } = 2;
+
+    public int FanoutLargeSize { get; init; } = 1_000;
+
+    /// <summary>Offered deliveries per second in both fan-out scenarios (messages/s × room size).</summary>
+    public double FanoutDeliveriesPerSecond { get; init; } = 30_000;
+
+    public int FanoutWarmupMs { get; init; } = 3_000;
+
+    public int FanoutDurationMs { get; init; } = 20_000;
+
+    public int DirectPairs { get; init; } = 1_000;
+
+    public double[] DirectSteps { get; init; } = [2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000];
+
+    public int DirectStepMs { get; init; } = 5_000;
+
+    public int DirectLatencyMs { get; init; } = 20_000;
+
+    public int StormClients { get; init; } = 10_000;
+
+    public int StormRoomSize { get; init; } = 100;
+
+    /// <summary>Reconnects are spread over this window (the clients' reconnect jitter).</summary>
+    public int StormWindowMs { get; init; } = 1_000;
+
+    public int GraceMs { get; init; } = 2_000;
+
+    public int LocalAddresses { get; init; } = 60;
+
+    public static Sizes Full => new();
+
+    public static Sizes Smoke => new()
+    {
+        Workers = 2,
+        IdleConnections = 40,
+        IdleHoldMs = 1_000,
+        FanoutSmallRooms = 2,
+        FanoutSmallSize = 5,
+        FanoutLargeRooms = 1,
+        FanoutLargeSize = 20,
+        FanoutDeliveriesPerSecond = 400,
+        FanoutWarmupMs = 300,
+        FanoutDurationMs = 1_000,
+        DirectPairs = 4,
+        DirectSteps = [50, 100],
+        DirectStepMs = 1_000,
+        DirectLatencyMs = 1_000,
+        StormClients = 20,
+        StormRoomSize = 10,
+        StormWindowMs = 200,
+        GraceMs = 1_000,
+        LocalAddresses = 4,
+    };
+}
