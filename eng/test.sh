@@ -31,6 +31,13 @@ if ! WEB_TEST_RESULTS="$results/web" clients/web/run-tests.sh; then
   status=1
 fi
 
+# Benchmarks: a few-second smoke run of every scenario against Parley and both peers (eng/bench.sh --smoke). It checks
+# only that each scenario ran and produced non-zero figures; nothing here is timed.
+echo "== benchmark smoke run"
+if ! BENCH_NO_BUILD=1 eng/bench.sh --smoke --out "$results/bench-smoke"; then
+  status=1
+fi
+
 # A tier that ran zero tests is a failure, not a pass.
 for trx in "$results"/*.trx; do
   total=$(grep -o 'total="[0-9]*"' "$trx" | head -1 | grep -o '[0-9]*' || echo 0)

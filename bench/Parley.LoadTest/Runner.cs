@@ -315,7 +315,7 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
         r0.LatencyCurve = storm.Latency.Curve();
         r0.Notes.AddRange(storm.Errors);
         result.Results.Add(r0);
-        Log($"   storm: {storm.Connected}/{n} back (resumed with backlog: {storm.WithBacklog}), p50 {r0.Latency.P50Ms:F0} p99 {r0.Latency.P99Ms:F0} max {r0.Latency.MaxMs:F0} ms");
+        Log($"   storm: {storm.Connected}/{n} back {(expectBacklog > 0 ? $"(resumed with the missed message: {storm.WithBacklog})" : "(nothing to resume)")}, p50 {r0.Latency.P50Ms:F0} p99 {r0.Latency.P99Ms:F0} max {r0.Latency.MaxMs:F0} ms");
     }
 
     // ---- plumbing ----
