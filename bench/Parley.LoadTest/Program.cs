@@ -41,6 +41,21 @@ if (Opt("--workers", "") is { Length: > 0 } workers)
     sizes = sizes with { Workers = int.Parse(workers, CultureInfo.InvariantCulture) };
 }
 
+// --set Name=Value overrides one of the Sizes (e.g. --set IdleConnections=3000), for exploring; reports say what ran.
+for (var i = 0; i < args.Length - 1; i++)
+{
+    if (args[i] == "--set")
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(sizes, Json.Options))!.AsObject();
+        var (key, value) = (args[i + 1].Split('=')[0], args[i + 1].Split('=')[1]);
+        var name = char.ToLowerInvariant(key[0]) + key[1..];
+        node[name] = value.Contains(',', StringComparison.Ordinal)
+            ? System.Text.Json.Nodes.JsonNode.Parse("[" + value + "]")
+            : System.Text.Json.Nodes.JsonNode.Parse(value);
+        sizes = node.Deserialize<Sizes>(Json.Options)!;
+    }
+}
+
 var outDir = Path.GetFullPath(Opt("--out", Path.Combine(repo, "artifacts", smoke ? "bench-smoke" : "bench")));
 Directory.CreateDirectory(Path.Combine(outDir, "logs"));
 var paths = new Paths(repo, outDir);

@@ -192,7 +192,14 @@ public sealed class ParleyTarget(Paths paths) : Target(paths)
         var rabbit = RabbitMqServer.StartAsync();
         var redis = RedisServer.StartAsync();
         _postgres = await pg;
-        _connectionString = await _postgres.CreateDatabaseAsync("bench");
+        // Two nodes × Npgsql's default 100 connections would have the postmaster fork up to 200 backends in a burst when
+        // thousands of clients say hello at once; on 2 shared cores that fork storm outlasts the connect timeout.
+        _connectionString = new Npgsql.NpgsqlConnectionStringBuilder(await _postgres.CreateDatabaseAsync("bench"))
+        {
+            MaxPoolSize = 32,
+            MinPoolSize = 8,
+            Timeout = 10,
+        }.ConnectionString;
         _rabbit = await rabbit;
         _redis = await redis;
     }

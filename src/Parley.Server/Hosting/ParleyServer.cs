@@ -25,6 +25,8 @@ public static class ParleyServer
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = ApiErrors.MaxBodyBytes;
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+            // WebSocket upgrades of /ws are taken before the HTTP layer (docs/performance.md); all else is HTTP as usual.
+            k.ConfigureEndpointDefaults(listen => listen.UseParleyDirectWebSockets());
         });
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         configure?.Invoke(builder);

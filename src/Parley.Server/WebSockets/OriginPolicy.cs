@@ -17,9 +17,13 @@ public sealed class OriginPolicy
     }
 
     /// <summary>True when the request's origin may connect.</summary>
-    public bool Allows(HttpRequest request)
+    public bool Allows(HttpRequest request) => Allows(request.Headers.Origin.ToString(), request.Host);
+
+    /// <summary>True when a request from <paramref name="origin"/> (null: none sent) to <paramref name="host"/> may connect.</summary>
+    public bool Allows(string? origin, string host) => Allows(origin, HostString.FromUriComponent(host));
+
+    private bool Allows(string? origin, HostString host)
     {
-        var origin = request.Headers.Origin.ToString();
         if (string.IsNullOrEmpty(origin) || _any || _allowed.Contains(origin.TrimEnd('/')))
         {
             return true;
@@ -31,7 +35,6 @@ public sealed class OriginPolicy
         }
 
         // Same origin: the page was served by this host (directly or through a proxy that keeps Host).
-        var host = request.Host;
         return string.Equals(uri.Authority, host.Value, StringComparison.OrdinalIgnoreCase)
             || (uri.IsDefaultPort && string.Equals(uri.Host, host.Host, StringComparison.OrdinalIgnoreCase) && host.Port is null);
     }

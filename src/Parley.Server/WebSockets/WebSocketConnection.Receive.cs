@@ -12,7 +12,9 @@ internal sealed partial class WebSocketConnection
         while (true)
         {
             // A zero-byte read waits for the next frame without holding a buffer: idle connections cost no read memory.
-            var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, aborted);
+            // No cancellation token here: a registration per idle connection costs memory, and an aborted connection
+            // ends this read anyway.
+            var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
             if (peek.MessageType == WebSocketMessageType.Close)
             {
                 Close((int)WebSocketCloseStatus.NormalClosure, "");
@@ -146,6 +148,7 @@ internal sealed partial class WebSocketConnection
 
         var session = _node.Hub.CreateSession(identity.UserId, identity.Username, this);
         _session = session;
+        DisposeHelloTimer();
         Enqueue(ServerFrames.Welcome(identity.UserId, identity.Username, _node.Options.NodeId, _node.Options.HeartbeatMs));
         var untilExpiry = identity.ExpiresAt - DateTimeOffset.UtcNow;
         var expiry = new Timer(

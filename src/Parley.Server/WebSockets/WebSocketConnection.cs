@@ -16,6 +16,10 @@ internal sealed partial class WebSocketConnection : IFrameSink
 {
     private const int InitialReceiveBuffer = 4 * 1024;
     private const int MaxInFlightOps = 256;
+
+    // One write holds at most this much before it is flushed (the pipe's own back-pressure applies per flush).
+    private const int MaxBatchFrames = 64;
+    private const int MaxBatchBytes = 64 * 1024;
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(3);
 
     private readonly WebSocket _socket;
@@ -23,6 +27,8 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private readonly TokenService _tokens;
     private readonly ILogger _log;
     private readonly Channel<ReadOnlyMemory<byte>> _outbound;
+    private readonly PipeStream? _batching;
+    private readonly Action? _abortTransport;
     private readonly SemaphoreSlim _inFlight = new(MaxInFlightOps);
 
     private Session? _session;
@@ -35,9 +41,15 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private long _floodWindowStart = Stopwatch.GetTimestamp();
     private int _floodRejects;
 
-    public WebSocketConnection(WebSocket socket, ParleyNode node, TokenService tokens, ILogger log)
+    private Timer? _helloTimer;
+
+    /// <param name="batching">The stream under <paramref name="socket"/> when frames may be coalesced into one write.</param>
+    /// <param name="abortTransport">Tears the underlying connection down when the peer does not take the close.</param>
+    public WebSocketConnection(WebSocket socket, ParleyNode node, TokenService tokens, ILogger log, PipeStream? batching, Action? abortTransport)
     {
         _socket = socket;
+        _batching = batching;
+        _abortTransport = abortTransport;
         _node = node;
         _tokens = tokens;
         _log = log;
@@ -52,7 +64,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
     public async Task RunAsync(CancellationToken aborted)
     {
         var sending = Task.Run(SendLoopAsync, CancellationToken.None);
-        using var helloTimer = new Timer(_ => { if (_session is null) Close(CloseCodes.Unauthorized, "no hello in time"); }, null, _node.Options.HelloTimeoutMs, Timeout.Infinite);
+        _helloTimer = new Timer(_ => { if (_session is null) Close(CloseCodes.Unauthorized, "no hello in time"); }, null, _node.Options.HelloTimeoutMs, Timeout.Infinite);
         Timer? expiryTimer = null;
         try
         {
@@ -65,6 +77,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
         finally
         {
             Close((int)WebSocketCloseStatus.NormalClosure, "");
+            DisposeHelloTimer();
             if (_session is not null)
             {
                 await _node.Hub.DetachAsync(_session);
@@ -112,8 +125,17 @@ internal sealed partial class WebSocketConnection : IFrameSink
         _dropQueued = closeCode == CloseCodes.SlowConsumer;
         _outbound.Writer.TryComplete();
         // A peer that does not take the close frame (a stuck reader keeps the send blocked) is torn down regardless.
-        _ = Task.Delay(CloseGrace).ContinueWith(_ => _socket.Abort(), TaskScheduler.Default);
+        _ = Task.Delay(CloseGrace).ContinueWith(
+            _ =>
+            {
+                _socket.Abort();
+                _abortTransport?.Invoke();
+            },
+            TaskScheduler.Default);
     }
+
+    /// <summary>The hello timer is needed only until hello: an authenticated connection does not keep it.</summary>
+    private void DisposeHelloTimer() => Interlocked.Exchange(ref _helloTimer, null)?.Dispose();
 
     private async Task SendLoopAsync()
     {
@@ -122,9 +144,16 @@ internal sealed partial class WebSocketConnection : IFrameSink
         {
             while (await reader.WaitToReadAsync())
             {
-                while (!_dropQueued && reader.TryRead(out var frame))
+                if (_batching is null)
                 {
-                    await _socket.SendAsync(frame, WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, CancellationToken.None);
+                    while (!_dropQueued && reader.TryRead(out var frame))
+                    {
+                        await _socket.SendAsync(frame, WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, CancellationToken.None);
+                    }
+                }
+                else
+                {
+                    await SendBatchesAsync(reader, _batching);
                 }
 
                 if (_dropQueued)
@@ -148,6 +177,28 @@ internal sealed partial class WebSocketConnection : IFrameSink
             // The peer gets a few seconds to answer our close frame; then the socket is torn down.
             Close((int)WebSocketCloseStatus.NormalClosure, "");
         }
+    }
+
+    /// <summary>Everything queued now goes out in as few writes as possible: frames are framed into the pipe, flushed together.</summary>
+    private async Task SendBatchesAsync(ChannelReader<ReadOnlyMemory<byte>> reader, PipeStream stream)
+    {
+        var frames = 0;
+        var bytes = 0;
+        stream.BeginBatch();
+        while (!_dropQueued && reader.TryRead(out var frame))
+        {
+            await _socket.SendAsync(frame, WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, CancellationToken.None);
+            bytes += frame.Length;
+            if (++frames == MaxBatchFrames || bytes >= MaxBatchBytes)
+            {
+                await stream.EndBatchAsync();
+                stream.BeginBatch();
+                frames = 0;
+                bytes = 0;
+            }
+        }
+
+        await stream.EndBatchAsync();
     }
 
     private bool Enqueue(byte[] frame) => TrySend(frame);

@@ -7,6 +7,9 @@ namespace Parley.Server.WebSockets;
 /// <summary>The <c>/ws</c> endpoint: checks the upgrade (origin, draining) and runs one <see cref="WebSocketConnection"/>.</summary>
 internal static class WebSocketEndpoint
 {
+    /// <summary>Ping interval, and how long a ping may go unanswered before the peer is dropped.</summary>
+    public static TimeSpan Heartbeat(ParleyNode node) => TimeSpan.FromMilliseconds(Math.Max(100, node.Options.HeartbeatMs));
+
     public static void MapParleyWebSocket(this WebApplication app)
     {
         app.Map("/ws", HandleAsync);
@@ -33,13 +36,13 @@ internal static class WebSocketEndpoint
             return;
         }
 
-        var heartbeat = TimeSpan.FromMilliseconds(Math.Max(100, node.Options.HeartbeatMs));
+        var heartbeat = Heartbeat(node);
         using var socket = await ctx.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             KeepAliveInterval = heartbeat,
             KeepAliveTimeout = heartbeat,
         });
-        var connection = new WebSocketConnection(socket, node, tokens, logs.CreateLogger<WebSocketConnection>());
+        var connection = new WebSocketConnection(socket, node, tokens, logs.CreateLogger<WebSocketConnection>(), batching: null, abortTransport: null);
         await connection.RunAsync(ctx.RequestAborted);
     }
 }
