@@ -5,7 +5,9 @@ namespace Parley.Delivery;
 /// <summary>One authenticated client connection on this node: who it is, what it is subscribed to, and its sink.</summary>
 public sealed class Session
 {
-    private readonly ConcurrentDictionary<string, bool> _presenceSeen = new(StringComparer.Ordinal);
+    // Per-connection state is kept small (thousands of idle sessions per node): the presence map is created on the first
+    // presence frame, and the conversation set starts with one lock and a handful of buckets.
+    private ConcurrentDictionary<string, bool>? _presenceSeen;
     private readonly IFrameSink _sink;
     private int _closed;
 
@@ -27,7 +29,7 @@ public sealed class Session
     public string Username { get; }
 
     /// <summary>The conversations this connection receives (kept in step with membership events).</summary>
-    internal ConcurrentDictionary<string, byte> Conversations { get; } = new(StringComparer.Ordinal);
+    internal ConcurrentDictionary<string, byte> Conversations { get; } = new(concurrencyLevel: 1, capacity: 4, StringComparer.Ordinal);
 
     /// <summary>True once detached from the hub.</summary>
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
@@ -44,7 +46,10 @@ public sealed class Session
     internal bool IsPresenceNews(string userId, bool online)
     {
         var news = true;
-        _presenceSeen.AddOrUpdate(userId, online, (_, old) =>
+        var seen = Volatile.Read(ref _presenceSeen)
+            ?? Interlocked.CompareExchange(ref _presenceSeen, new ConcurrentDictionary<string, bool>(concurrencyLevel: 1, capacity: 4, StringComparer.Ordinal), null)
+            ?? _presenceSeen!;
+        seen.AddOrUpdate(userId, online, (_, old) =>
         {
             news = old != online;
             return online;
