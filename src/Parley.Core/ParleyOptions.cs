@@ -42,6 +42,12 @@ public sealed class ParleyOptions
     /// <summary>How often the node re-checks the heads of its conversations against the store (healing lost bus events).</summary>
     public int HeadCheckIntervalMs { get; set; } = 5_000;
 
+    /// <summary>
+    /// How long a bus topic stays bound after the last local session that needed it left. Clients that drop and come
+    /// back (a network blip, a reconnect storm) then find their topics bound and cost the broker nothing; 0 unbinds at once.
+    /// </summary>
+    public int TopicLingerMs { get; set; } = 15_000;
+
     /// <summary>Lifetime of issued tokens.</summary>
     public int TokenLifetimeSeconds { get; set; } = 24 * 60 * 60;
 }

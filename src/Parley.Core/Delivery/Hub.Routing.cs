@@ -12,7 +12,7 @@ public sealed partial class Hub
             if (!_routes.TryGetValue(convId, out var route))
             {
                 route = new ConversationRoute(convId, _routeContext);
-                route.Bound = ChainTopicOp(BusTopic.ForConversation(convId), subscribe: true);
+                route.Bound = Bind(BusTopic.ForConversation(convId));
                 _routes[convId] = route;
             }
 
@@ -31,7 +31,7 @@ public sealed partial class Hub
             }
 
             _routes.TryRemove(convId, out _);
-            _ = ChainTopicOp(BusTopic.ForConversation(convId), subscribe: false);
+            Linger(BusTopic.ForConversation(convId));
         }
     }
 
@@ -43,7 +43,7 @@ public sealed partial class Hub
             {
                 entry = new UserEntry();
                 _users[session.UserId] = entry;
-                entry.Bound = ChainTopicOp(BusTopic.ForUser(session.UserId), subscribe: true);
+                entry.Bound = Bind(BusTopic.ForUser(session.UserId));
             }
 
             entry.Sessions.Add(session);
@@ -61,8 +61,46 @@ public sealed partial class Hub
             }
 
             _users.Remove(session.UserId);
-            _ = ChainTopicOp(BusTopic.ForUser(session.UserId), subscribe: false);
+            Linger(BusTopic.ForUser(session.UserId));
         }
+    }
+
+    // A topic still lingering is still bound: taking it back costs the broker nothing. Called under _gate.
+    private Task Bind(BusTopic topic)
+    {
+        if (_lingering.Remove(topic))
+        {
+            return _topicOps.TryGetValue(topic, out var pending) ? pending : Task.CompletedTask;
+        }
+
+        return ChainTopicOp(topic, subscribe: true);
+    }
+
+    // The last holder left: unbind after TopicLingerMs unless the topic is needed again by then. Events that arrive
+    // meanwhile find no route or session and are dropped. Called under _gate.
+    private void Linger(BusTopic topic)
+    {
+        if (_options.TopicLingerMs <= 0)
+        {
+            _ = ChainTopicOp(topic, subscribe: false);
+            return;
+        }
+
+        _lingering.Add(topic);
+        _ = Task.Delay(_options.TopicLingerMs).ContinueWith(
+            _ =>
+            {
+                lock (_gate)
+                {
+                    if (_lingering.Remove(topic))
+                    {
+                        _ = ChainTopicOp(topic, subscribe: false);
+                    }
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.None,
+            TaskScheduler.Default);
     }
 
     private async Task ApplyTopicOpAsync(BusTopic topic, bool subscribe)

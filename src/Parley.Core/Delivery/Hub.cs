@@ -25,6 +25,9 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     private readonly Lock _gate = new();
     private readonly Dictionary<BusTopic, Task> _topicOps = [];
 
+    // Topics no local session holds any more, still bound until their linger ends (guarded by _gate).
+    private readonly HashSet<BusTopic> _lingering = [];
+
     /// <summary>Creates the hub.</summary>
     public Hub(IChatStore store, IMessageBus bus, IPresenceStore presence, ParleyOptions options, ILogger<Hub> log)
     {

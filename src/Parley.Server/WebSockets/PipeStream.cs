@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.IO.Pipelines;
 
 namespace Parley.Server.WebSockets;
@@ -38,6 +39,57 @@ internal sealed class PipeStream(IDuplexPipe transport) : Stream
         {
             Volatile.Write(ref _batching, false);
             var result = await transport.Output.FlushAsync();
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                throw new IOException("the connection is closed");
+            }
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    /// <summary>
+    /// Writes complete text frames (RFC 6455 section 5.2: FIN, opcode 1, unmasked as a server sends them) straight into
+    /// the output pipe and flushes them together: one copy of each payload, one socket write for the batch. Holds the
+    /// write lock throughout, so frames the runtime's WebSocket writes itself (pings, pongs, close) never interleave.
+    /// </summary>
+    public async ValueTask WriteTextFramesAsync(ReadOnlyMemory<byte>[] frames, int count, Func<bool> stop)
+    {
+        await _write.WaitAsync();
+        try
+        {
+            var output = transport.Output;
+            for (var i = 0; i < count && !stop(); i++)
+            {
+                var payload = frames[i].Span;
+                var header = output.GetSpan(10);
+                header[0] = 0x81;
+                int headerLength;
+                if (payload.Length < 126)
+                {
+                    header[1] = (byte)payload.Length;
+                    headerLength = 2;
+                }
+                else if (payload.Length <= ushort.MaxValue)
+                {
+                    header[1] = 126;
+                    BinaryPrimitives.WriteUInt16BigEndian(header[2..], (ushort)payload.Length);
+                    headerLength = 4;
+                }
+                else
+                {
+                    header[1] = 127;
+                    BinaryPrimitives.WriteUInt64BigEndian(header[2..], (ulong)payload.Length);
+                    headerLength = 10;
+                }
+
+                output.Advance(headerLength);
+                output.Write(payload);
+            }
+
+            var result = await output.FlushAsync();
             if (result.IsCanceled || result.IsCompleted)
             {
                 throw new IOException("the connection is closed");

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Net.WebSockets;
-using System.Threading.Channels;
 using Parley.Delivery;
 using Parley.Protocol;
 using Parley.Server.Auth;
@@ -9,24 +8,20 @@ using Parley.Server.Auth;
 namespace Parley.Server.WebSockets;
 
 /// <summary>
-/// One client WebSocket: a receive loop (hello, then client ops) and a send loop draining a bounded outbound queue.
+/// One client WebSocket: a receive loop (hello, then client ops) and a send loop, running only while frames are queued,
+/// that drains a bounded outbound queue.
 /// Every way the connection ends goes through <see cref="Close"/>, which records one close code and reason, once.
 /// </summary>
 internal sealed partial class WebSocketConnection : IFrameSink
 {
     private const int InitialReceiveBuffer = 4 * 1024;
     private const int MaxInFlightOps = 256;
-
-    // One write holds at most this much before it is flushed (the pipe's own back-pressure applies per flush).
-    private const int MaxBatchFrames = 64;
-    private const int MaxBatchBytes = 64 * 1024;
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(3);
 
     private readonly WebSocket _socket;
     private readonly ParleyNode _node;
     private readonly TokenService _tokens;
     private readonly ILogger _log;
-    private readonly Channel<ReadOnlyMemory<byte>> _outbound;
     private readonly PipeStream? _batching;
     private readonly Action? _abortTransport;
     private readonly SemaphoreSlim _inFlight = new(MaxInFlightOps);
@@ -36,6 +31,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private int _closeCode = (int)WebSocketCloseStatus.NormalClosure;
     private string _closeReason = "";
     private volatile bool _dropQueued;
+    private TaskCompletionSource? _closed;
 
     // Flood detection: rejected sends within the current window.
     private long _floodWindowStart = Stopwatch.GetTimestamp();
@@ -53,17 +49,12 @@ internal sealed partial class WebSocketConnection : IFrameSink
         _node = node;
         _tokens = tokens;
         _log = log;
-        _outbound = Channel.CreateBounded<ReadOnlyMemory<byte>>(new BoundedChannelOptions(Math.Max(16, node.Options.OutboundQueueFrames))
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
+        _maxQueued = Math.Max(16, node.Options.OutboundQueueFrames);
     }
 
     /// <summary>Runs the connection until it closes.</summary>
     public async Task RunAsync(CancellationToken aborted)
     {
-        var sending = Task.Run(SendLoopAsync, CancellationToken.None);
         _helloTimer = new Timer(_ => { if (_session is null) Close(CloseCodes.Unauthorized, "no hello in time"); }, null, _node.Options.HelloTimeoutMs, Timeout.Infinite);
         Timer? expiryTimer = null;
         try
@@ -88,26 +79,9 @@ internal sealed partial class WebSocketConnection : IFrameSink
                 await expiryTimer.DisposeAsync();
             }
 
-            await sending;
+            await _closed!.Task;
             _socket.Dispose();
         }
-    }
-
-    /// <inheritdoc />
-    public bool TrySend(ReadOnlyMemory<byte> frame)
-    {
-        if (Volatile.Read(ref _closing) != 0)
-        {
-            return false;
-        }
-
-        if (_outbound.Writer.TryWrite(frame))
-        {
-            return true;
-        }
-
-        Close(CloseCodes.SlowConsumer, "outbound queue overflow: read faster, then resume");
-        return false;
     }
 
     /// <inheritdoc />
@@ -123,7 +97,8 @@ internal sealed partial class WebSocketConnection : IFrameSink
         // A slow consumer's queue is dropped: it catches up with resume. Otherwise what is queued (an error frame
         // explaining the close, say) goes out first.
         _dropQueued = closeCode == CloseCodes.SlowConsumer;
-        _outbound.Writer.TryComplete();
+        _closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        StartSending();
         // A peer that does not take the close frame (a stuck reader keeps the send blocked) is torn down regardless.
         _ = Task.Delay(CloseGrace).ContinueWith(
             _ =>
@@ -136,70 +111,6 @@ internal sealed partial class WebSocketConnection : IFrameSink
 
     /// <summary>The hello timer is needed only until hello: an authenticated connection does not keep it.</summary>
     private void DisposeHelloTimer() => Interlocked.Exchange(ref _helloTimer, null)?.Dispose();
-
-    private async Task SendLoopAsync()
-    {
-        var reader = _outbound.Reader;
-        try
-        {
-            while (await reader.WaitToReadAsync())
-            {
-                if (_batching is null)
-                {
-                    while (!_dropQueued && reader.TryRead(out var frame))
-                    {
-                        await _socket.SendAsync(frame, WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, CancellationToken.None);
-                    }
-                }
-                else
-                {
-                    await SendBatchesAsync(reader, _batching);
-                }
-
-                if (_dropQueued)
-                {
-                    break;
-                }
-            }
-
-            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                await _socket.CloseOutputAsync((WebSocketCloseStatus)_closeCode, _closeReason, timeout.Token);
-            }
-        }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
-        {
-            _log.LogDebug(e, "send loop ended");
-        }
-        finally
-        {
-            // The peer gets a few seconds to answer our close frame; then the socket is torn down.
-            Close((int)WebSocketCloseStatus.NormalClosure, "");
-        }
-    }
-
-    /// <summary>Everything queued now goes out in as few writes as possible: frames are framed into the pipe, flushed together.</summary>
-    private async Task SendBatchesAsync(ChannelReader<ReadOnlyMemory<byte>> reader, PipeStream stream)
-    {
-        var frames = 0;
-        var bytes = 0;
-        stream.BeginBatch();
-        while (!_dropQueued && reader.TryRead(out var frame))
-        {
-            await _socket.SendAsync(frame, WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, CancellationToken.None);
-            bytes += frame.Length;
-            if (++frames == MaxBatchFrames || bytes >= MaxBatchBytes)
-            {
-                await stream.EndBatchAsync();
-                stream.BeginBatch();
-                frames = 0;
-                bytes = 0;
-            }
-        }
-
-        await stream.EndBatchAsync();
-    }
 
     private bool Enqueue(byte[] frame) => TrySend(frame);
 
