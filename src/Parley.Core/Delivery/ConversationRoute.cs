@@ -57,6 +57,7 @@ internal sealed class ConversationRoute
         while (true)
         {
             RouteWork work;
+            List<SubscribeWork>? subscribes = null;
             lock (_queue)
             {
                 if (!_queue.TryDequeue(out work!))
@@ -64,11 +65,18 @@ internal sealed class ConversationRoute
                     _running = false;
                     return;
                 }
+
+                // Sessions subscribing together (a room's members reconnecting, say) share one catch-up read.
+                while (work is SubscribeWork first && _queue.TryPeek(out var next) && next is SubscribeWork another)
+                {
+                    _queue.Dequeue();
+                    (subscribes ??= [first]).Add(another);
+                }
             }
 
             try
             {
-                await ProcessAsync(work);
+                await (subscribes is null ? ProcessAsync(work) : OnSubscribeManyAsync(subscribes));
             }
             catch (Exception e)
             {
@@ -159,6 +167,42 @@ internal sealed class ConversationRoute
         finally
         {
             work.OnDone?.Invoke();
+        }
+    }
+
+    /// <summary>Several subscriptions at once: each starts from its own cursor; one catch-up brings them all to the newest head.</summary>
+    private async Task OnSubscribeManyAsync(List<SubscribeWork> works)
+    {
+        try
+        {
+            var added = new List<Subscription>(works.Count);
+            long target = 0;
+            foreach (var work in works)
+            {
+                if (work.Session.IsClosed || _subs.Exists(s => s.Session == work.Session))
+                {
+                    continue;
+                }
+
+                var head = Math.Max(work.KnownLastSeq, _maxSeen);
+                var sub = new Subscription(work.Session, Math.Min(work.Cursor, head));
+                _subs.Add(sub);
+                added.Add(sub);
+                target = Math.Max(target, head);
+            }
+
+            var behind = added.Where(s => s.Cursor < target).ToList();
+            if (behind.Count > 0)
+            {
+                await CatchUpAsync(behind, target);
+            }
+        }
+        finally
+        {
+            foreach (var work in works)
+            {
+                work.OnDone?.Invoke();
+            }
         }
     }
 
