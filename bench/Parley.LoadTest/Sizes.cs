@@ -18,7 +18,7 @@ public sealed record Sizes
     public int FanoutLargeSize { get; init; } = 1_000;
 
     /// <summary>Offered deliveries per second in both fan-out scenarios (messages/s × room size).</summary>
-    public double FanoutDeliveriesPerSecond { get; init; } = 30_000;
+    public double FanoutDeliveriesPerSecond { get; init; } = 20_000;
 
     public int FanoutWarmupMs { get; init; } = 3_000;
 
@@ -26,7 +26,7 @@ public sealed record Sizes
 
     public int DirectPairs { get; init; } = 1_000;
 
-    public double[] DirectSteps { get; init; } = [2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000];
+    public double[] DirectSteps { get; init; } = [500, 1_000, 2_000, 5_000, 10_000, 15_000, 20_000, 25_000];
 
     public int DirectStepMs { get; init; } = 5_000;
 
