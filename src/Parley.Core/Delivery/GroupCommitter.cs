@@ -5,20 +5,20 @@ using Microsoft.Extensions.Logging;
 namespace Parley.Delivery;
 
 /// <summary>
-/// Group commit: sends that arrive while a commit is in flight are collected and committed together in one store
-/// transaction, so durability costs one flush per batch rather than per message. Conversations are partitioned over
-/// <see cref="IChatStore.MaxConcurrentAppends"/> writer loops; one conversation always uses the same loop, so its
-/// commits, and the callbacks announcing them, happen in seq order.
+/// Group commit: requests that arrive while a commit is in flight are collected and committed together in one store
+/// transaction, so durability costs one flush per batch rather than per request. Requests are partitioned by key over
+/// a fixed number of writer loops; one key always uses the same loop, so its commits, and the callbacks announcing
+/// them, happen in submission order. Used for message appends (keyed by conversation) and watermark raises.
 /// </summary>
-public sealed class MessageWriter : IAsyncDisposable
+/// <typeparam name="TRequest">One request.</typeparam>
+/// <typeparam name="TResult">Its result.</typeparam>
+public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
 {
-    /// <summary>Called in commit order, on the writer loop, right after a batch committed (before the senders hear of it).</summary>
-    public delegate void CommittedHandler(IReadOnlyList<AppendResult> stored);
+    private sealed record Pending(TRequest Request, TaskCompletionSource<TResult> Done, long EnqueuedAt);
 
-    private sealed record Pending(AppendRequest Request, TaskCompletionSource<AppendResult> Done, long EnqueuedAt);
-
-    private readonly IChatStore _store;
-    private readonly CommittedHandler _onCommitted;
+    private readonly Func<IReadOnlyList<TRequest>, CancellationToken, Task<IReadOnlyList<TResult>>> _commit;
+    private readonly Func<TRequest, string> _key;
+    private readonly Action<IReadOnlyList<TResult>>? _onCommitted;
     private readonly ILogger _log;
     private readonly int _maxBatch;
     private readonly TimeSpan _queueTimeout;
@@ -26,15 +26,30 @@ public sealed class MessageWriter : IAsyncDisposable
     private readonly Task[] _loops;
     private readonly CancellationTokenSource _stop = new();
 
-    /// <summary>Creates the writer and starts its loops.</summary>
-    public MessageWriter(IChatStore store, CommittedHandler onCommitted, int maxBatch, TimeSpan queueTimeout, ILogger log)
+    /// <summary>Creates the committer and starts its loops.</summary>
+    /// <param name="partitions">Writer loops (commits that may run at once).</param>
+    /// <param name="key">The partition key of a request; requests with one key commit in submission order.</param>
+    /// <param name="commit">Commits a batch atomically, returning one result per request in order, or throws.</param>
+    /// <param name="onCommitted">Called in commit order on the writer loop right after a batch committed, before the submitters hear of it.</param>
+    /// <param name="maxBatch">Most requests per commit.</param>
+    /// <param name="queueTimeout">A request still queued after this long is refused (unavailable) without being tried.</param>
+    /// <param name="log">Where failures are logged.</param>
+    public GroupCommitter(
+        int partitions,
+        Func<TRequest, string> key,
+        Func<IReadOnlyList<TRequest>, CancellationToken, Task<IReadOnlyList<TResult>>> commit,
+        Action<IReadOnlyList<TResult>>? onCommitted,
+        int maxBatch,
+        TimeSpan queueTimeout,
+        ILogger log)
     {
-        _store = store;
+        _key = key;
+        _commit = commit;
         _onCommitted = onCommitted;
         _log = log;
         _maxBatch = Math.Max(1, maxBatch);
         _queueTimeout = queueTimeout;
-        var n = Math.Max(1, store.MaxConcurrentAppends);
+        var n = Math.Max(1, partitions);
         _partitions = new Channel<Pending>[n];
         _loops = new Task[n];
         for (var i = 0; i < n; i++)
@@ -46,13 +61,13 @@ public sealed class MessageWriter : IAsyncDisposable
     }
 
     /// <summary>
-    /// Appends a message. Completes after the batch holding it committed: with the stored (or original) message, or
-    /// NotMember. Throws <see cref="StoreUnavailableException"/> when the store failed; nothing was then acknowledged.
+    /// Submits a request. Completes after the batch holding it committed, with its result. Throws
+    /// <see cref="StoreUnavailableException"/> when the store failed; nothing of that batch was committed.
     /// </summary>
-    public Task<AppendResult> AppendAsync(AppendRequest request)
+    public Task<TResult> SubmitAsync(TRequest request)
     {
-        var pending = new Pending(request, new TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously), Stopwatch.GetTimestamp());
-        var partition = _partitions[(int)((uint)StringComparer.Ordinal.GetHashCode(request.Conv) % (uint)_partitions.Length)];
+        var pending = new Pending(request, new TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), Stopwatch.GetTimestamp());
+        var partition = _partitions[(int)((uint)StringComparer.Ordinal.GetHashCode(_key(request)) % (uint)_partitions.Length)];
         if (!partition.Writer.TryWrite(pending))
         {
             throw new StoreUnavailableException("the node is shutting down");
@@ -64,7 +79,7 @@ public sealed class MessageWriter : IAsyncDisposable
     private async Task RunAsync(ChannelReader<Pending> reader, CancellationToken ct)
     {
         var batch = new List<Pending>(_maxBatch);
-        var requests = new List<AppendRequest>(_maxBatch);
+        var requests = new List<TRequest>(_maxBatch);
         try
         {
             while (await reader.WaitToReadAsync(ct))
@@ -101,17 +116,17 @@ public sealed class MessageWriter : IAsyncDisposable
         }
     }
 
-    private async Task CommitAsync(List<Pending> batch, List<AppendRequest> requests, ChannelReader<Pending> reader, CancellationToken ct)
+    private async Task CommitAsync(List<Pending> batch, List<TRequest> requests, ChannelReader<Pending> reader, CancellationToken ct)
     {
-        IReadOnlyList<AppendResult> results;
+        IReadOnlyList<TResult> results;
         try
         {
-            results = await _store.AppendBatchAsync(requests, ct);
+            results = await _commit(requests, ct);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             var error = e as StoreUnavailableException ?? new StoreUnavailableException("the store failed; nothing was stored", e);
-            _log.LogWarning(e, "append batch of {Count} failed", batch.Count);
+            _log.LogWarning(e, "commit of a batch of {Count} failed", batch.Count);
             foreach (var p in batch)
             {
                 p.Done.TrySetException(error);
@@ -129,7 +144,7 @@ public sealed class MessageWriter : IAsyncDisposable
 
         try
         {
-            _onCommitted(results);
+            _onCommitted?.Invoke(results);
         }
         catch (Exception e)
         {
