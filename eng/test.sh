@@ -31,6 +31,13 @@ if ! WEB_TEST_RESULTS="$results/web" clients/web/run-tests.sh; then
   status=1
 fi
 
+# Code style is part of the build's contract (.editorconfig): formatting drift fails CI.
+echo "== dotnet format"
+if ! dotnet format Parley.slnx --verify-no-changes --no-restore -v q; then
+  echo "FAIL: dotnet format found changes to make (run: dotnet format Parley.slnx)"
+  status=1
+fi
+
 # A tier that ran zero tests is a failure, not a pass.
 for trx in "$results"/*.trx; do
   total=$(grep -o 'total="[0-9]*"' "$trx" | head -1 | grep -o '[0-9]*' || echo 0)
