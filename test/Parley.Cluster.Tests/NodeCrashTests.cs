@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using Parley.Client;
 using Parley.Testing;
 using Xunit.Abstractions;
@@ -12,7 +10,7 @@ namespace Parley.Cluster.Tests;
 [Trait("Tier", "Cluster")]
 public sealed class NodeCrashTests(ClusterFixture fixture, ITestOutputHelper output)
 {
-    private const int SdkUsers = 9;
+    private const int SdkUsers = 24;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
     [Fact]
@@ -22,14 +20,14 @@ public sealed class NodeCrashTests(ClusterFixture fixture, ITestOutputHelper out
         var users = await fixture.UsersAsync(SdkUsers + 2, "k");
         var room = await fixture.RoomAsync(users);
         var (ghost, observer) = (users[SdkUsers], users[SdkUsers + 1]);
-        var clients = new List<Recorder>();
+        var clients = new List<SdkRecorder>();
         WsTestClient? ghostWs = null;
         WsTestClient? observerWs = null;
         try
         {
             for (var i = 0; i < SdkUsers; i++)
             {
-                clients.Add(await Recorder.ConnectAsync(cluster.BaseUri, users[i], room));
+                clients.Add(await SdkRecorder.ConnectAsync(cluster.BaseUri, users[i], room));
             }
 
             // The victim is the node holding the most SDK clients (nginx spread them with least_conn).
@@ -125,75 +123,5 @@ public sealed class NodeCrashTests(ClusterFixture fixture, ITestOutputHelper out
 
             await cluster.HealAsync();
         }
-    }
-
-    /// <summary>An SDK client that records what it received, its acks and when it synced.</summary>
-    private sealed class Recorder : IAsyncDisposable
-    {
-        private readonly ConcurrentQueue<long> _synced = new();
-        private readonly List<long> _received = [];
-        private readonly string _room;
-
-        private Recorder(TestUser user, ParleyClient client, string room)
-        {
-            User = user;
-            Client = client;
-            _room = room;
-            client.MessageReceived += m =>
-            {
-                if (m.Conv == _room)
-                {
-                    lock (_received)
-                    {
-                        _received.Add(m.Seq);
-                    }
-                }
-            };
-            client.Synced += () => _synced.Enqueue(Stopwatch.GetTimestamp());
-        }
-
-        public TestUser User { get; }
-
-        public ParleyClient Client { get; }
-
-        public ConcurrentBag<SendAck> Acks { get; } = [];
-
-        public IReadOnlyList<long> Received
-        {
-            get
-            {
-                lock (_received)
-                {
-                    return [.. _received];
-                }
-            }
-        }
-
-        public static async Task<Recorder> ConnectAsync(Uri baseUri, TestUser user, string room)
-        {
-            var client = new ParleyClient(new ParleyClientOptions { BaseUri = baseUri, TokenProvider = _ => Task.FromResult(user.Token) });
-            var recorder = new Recorder(user, client, room);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            await client.ConnectAsync(timeout.Token);
-            return recorder;
-        }
-
-        public List<long> ReceivedSeqs() => [.. Received];
-
-        public long? SyncedAfter(long timestamp) => _synced.Where(t => t > timestamp).Select(t => (long?)t).FirstOrDefault();
-
-        /// <summary>Sends one message per <paramref name="pace"/>, each awaited until acked, until cancelled.</summary>
-        public async Task SendLoopAsync(string conv, TimeSpan pace, CancellationToken stop)
-        {
-            for (var i = 0; !stop.IsCancellationRequested; i++)
-            {
-                var cid = $"{User.Username}-{i.ToString(CultureInfo.InvariantCulture)}";
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(25));
-                Acks.Add(await Client.SendAsync(conv, $"message {i} from {User.Username}", cid, timeout.Token));
-                await Task.Delay(pace, CancellationToken.None);
-            }
-        }
-
-        public ValueTask DisposeAsync() => Client.DisposeAsync();
     }
 }
