@@ -47,7 +47,8 @@ public sealed class MessageWriter : IAsyncDisposable
 
     /// <summary>
     /// Appends a message. Completes after the batch holding it committed: with the stored (or original) message, or
-    /// NotMember. Throws <see cref="StoreUnavailableException"/> when the store failed; nothing was then acknowledged.
+    /// NotMember. Throws <see cref="StoreUnavailableException"/> when the store failed or did not answer within the
+    /// queue timeout; nothing was then acknowledged (a retry with the same clientMsgId is safe either way).
     /// </summary>
     public Task<AppendResult> AppendAsync(AppendRequest request)
     {
@@ -58,7 +59,23 @@ public sealed class MessageWriter : IAsyncDisposable
             throw new StoreUnavailableException("the node is shutting down");
         }
 
-        return pending.Done.Task;
+        return WithDeadlineAsync(pending.Done.Task);
+    }
+
+    // A hung database (frozen, or partitioned away) holds a batch far longer than the driver's command timeout: the
+    // timeout is followed by a cancel request that nobody answers. The sender hears "unavailable" at the deadline all
+    // the same. A send still queued is then never tried (RunAsync skips it); one whose batch is in flight may yet
+    // commit, and its retry returns that original, so "not acknowledged" stays true and the retry stays safe.
+    private async Task<AppendResult> WithDeadlineAsync(Task<AppendResult> done)
+    {
+        try
+        {
+            return await done.WaitAsync(_queueTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new StoreUnavailableException("the store did not answer in time; the message was not acknowledged");
+        }
     }
 
     private async Task RunAsync(ChannelReader<Pending> reader, CancellationToken ct)

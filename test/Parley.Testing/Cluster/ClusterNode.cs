@@ -128,7 +128,18 @@ public sealed class ClusterNode : IAsyncDisposable
             await Task.Delay(100);
         }
 
-        throw new TimeoutException($"{Id}: /readyz answered {last?.ToString() ?? "nothing"}, not {expected}, for {timeout.TotalSeconds} s\n{LogTail()}");
+        string detail;
+        try
+        {
+            using var response = await _http.GetAsync(new Uri("readyz", UriKind.Relative));
+            detail = await response.Content.ReadAsStringAsync();
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            detail = e.Message;
+        }
+
+        throw new TimeoutException($"{Id}: /readyz answered {last?.ToString() ?? "nothing"} ({detail}), not {expected}, for {timeout.TotalSeconds} s\n{LogTail()}");
     }
 
     /// <summary>Kills the node with SIGKILL, like a crash, and waits until the process is gone.</summary>

@@ -138,7 +138,10 @@ public sealed class ParleyCluster : IAsyncDisposable
                 cluster._nodes.Add(new ClusterNode(id, port, args, env));
             }
 
-            await Task.WhenAll(cluster._nodes.Select(n => n.StartAsync()));
+            // The first node creates the schema alone; the others then start together. (Concurrent migrations are safe,
+            // but on a busy 2-core machine three at once can outlast the store's 3 s connect timeout.)
+            await cluster._nodes[0].StartAsync();
+            await Task.WhenAll(cluster._nodes.Skip(1).Select(n => n.StartAsync()));
             cluster.Nginx = await NginxServer.StartAsync(cluster._nodes.Select(n => $"127.0.0.1:{n.Port.ToString(CultureInfo.InvariantCulture)}").ToList());
             cluster.Api = new ApiClient(cluster.BaseUri);
             return cluster;
@@ -201,7 +204,7 @@ public sealed class ParleyCluster : IAsyncDisposable
 
     /// <summary>
     /// Makes sure every backend and node runs again after a fault test: starts a stopped broker, Redis or PostgreSQL,
-    /// thaws frozen nodes, restarts dead ones, and waits until every node is ready.
+    /// thaws frozen servers and nodes, restarts dead ones, and waits until every node is ready.
     /// </summary>
     public async Task HealAsync()
     {
@@ -214,10 +217,18 @@ public sealed class ParleyCluster : IAsyncDisposable
         {
             await Redis.RestartAsync();
         }
+        else
+        {
+            Redis.Resume();
+        }
 
         if (!Postgres.IsRunning)
         {
             await Postgres.RestartAsync();
+        }
+        else
+        {
+            Postgres.Resume();
         }
 
         await Task.WhenAll(_nodes.Select(n => n.EnsureRunningAsync()));
