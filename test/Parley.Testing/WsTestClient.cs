@@ -19,6 +19,7 @@ public sealed class WsTestClient : IAsyncDisposable
     private readonly TaskCompletionSource<WebSocketCloseStatus?> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _reader;
     private readonly CancellationTokenSource _stop = new();
+    private int _disposed;
 
     private WsTestClient(ClientWebSocket ws)
     {
@@ -210,8 +211,14 @@ public sealed class WsTestClient : IAsyncDisposable
     public void Abort() => _ws.Abort();
 
     /// <inheritdoc />
+    /// <remarks>Idempotent: a test may close a client early and again in its cleanup.</remarks>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_ws.State == WebSocketState.Open)
         {
             try

@@ -62,7 +62,8 @@ public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
 
     /// <summary>
     /// Submits a request. Completes after the batch holding it committed, with its result. Throws
-    /// <see cref="StoreUnavailableException"/> when the store failed; nothing of that batch was committed.
+    /// <see cref="StoreUnavailableException"/> when the store failed or did not answer within the queue timeout;
+    /// nothing was then acknowledged (for messages, a retry with the same clientMsgId is safe either way).
     /// </summary>
     public Task<TResult> SubmitAsync(TRequest request)
     {
@@ -73,7 +74,23 @@ public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
             throw new StoreUnavailableException("the node is shutting down");
         }
 
-        return pending.Done.Task;
+        return WithDeadlineAsync(pending.Done.Task);
+    }
+
+    // A hung database (frozen, or partitioned away) holds a batch far longer than the driver's command timeout: the
+    // timeout is followed by a cancel request that nobody answers. The submitter hears "unavailable" at the deadline
+    // all the same. A request still queued is then never tried (RunAsync skips it); one whose batch is in flight may
+    // yet commit: a message's retry then returns that original, so "not acknowledged" stays true and the retry safe.
+    private async Task<TResult> WithDeadlineAsync(Task<TResult> done)
+    {
+        try
+        {
+            return await done.WaitAsync(_queueTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new StoreUnavailableException("the store did not answer in time; nothing was acknowledged");
+        }
     }
 
     private async Task RunAsync(ChannelReader<Pending> reader, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.AspNetCore.HttpOverrides;
 using Parley.Server.Api;
 using Parley.Server.Auth;
 using Parley.Server.WebSockets;
@@ -67,6 +68,7 @@ public static class ParleyServer
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(settings.DrainSeconds + 10));
 
         var app = builder.Build();
+        app.UseForwardedHeaders(ForwardedHeadersFor(settings));
         app.UseParleySecurityHeaders();
         app.UseWebSockets();
         app.UseDefaultFiles();
@@ -74,6 +76,30 @@ public static class ParleyServer
         app.MapParleyApi();
         app.MapParleyWebSocket();
         return app;
+    }
+
+    // The client address behind nginx: the last X-Forwarded-For entry, honoured only when the direct peer is loopback
+    // (the framework's default) or a configured proxy; anyone else's header is ignored, so it cannot be spoofed.
+    private static ForwardedHeadersOptions ForwardedHeadersFor(ServerSettings settings)
+    {
+        var options = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor, ForwardLimit = 1 };
+        foreach (var proxy in settings.TrustedProxies.Where(p => !string.IsNullOrWhiteSpace(p)))
+        {
+            if (System.Net.IPNetwork.TryParse(proxy, out var network))
+            {
+                options.KnownIPNetworks.Add(network);
+            }
+            else if (System.Net.IPAddress.TryParse(proxy, out var address))
+            {
+                options.KnownProxies.Add(address);
+            }
+            else
+            {
+                throw new InvalidOperationException($"Parley:TrustedProxies: '{proxy}' is neither an IP address nor a CIDR network");
+            }
+        }
+
+        return options;
     }
 
     private static string DefaultNodeId(string urls)

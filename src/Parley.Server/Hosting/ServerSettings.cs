@@ -54,6 +54,12 @@ public sealed class ServerSettings
     /// <summary>Browser origins allowed to open WebSockets besides the same origin ("*" for any).</summary>
     public string[] AllowedOrigins { get; set; } = [];
 
+    /// <summary>
+    /// Proxies (IP addresses or CIDR networks) whose <c>X-Forwarded-For</c> names the client, besides loopback, which is
+    /// always trusted: behind nginx the per-address login throttle must count clients, not the proxy.
+    /// </summary>
+    public string[] TrustedProxies { get; set; } = [];
+
     /// <summary>Seconds a stopping node waits for its sockets to close after sending 1012.</summary>
     public int DrainSeconds { get; set; } = 5;
 
