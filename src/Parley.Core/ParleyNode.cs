@@ -27,7 +27,12 @@ public sealed class ParleyNode : IAsyncDisposable
         _log = logs.CreateLogger<ParleyNode>();
         Hub = new Hub(store, bus, presence, options, logs.CreateLogger<Hub>());
         Writer = new MessageWriter(store, ChatService.Announcer(() => Hub), options.MaxCommitBatch, TimeSpan.FromMilliseconds(options.StoreQueueTimeoutMs), logs.CreateLogger<MessageWriter>());
-        Chat = new ChatService(store, Hub, Writer, presence, new SendRateLimiter(options.SendRatePerSecond, options.SendBurst), logs.CreateLogger<ChatService>());
+        Chat = new ChatService(store, Hub, Writer, presence, new SendRateLimiter(
+            options.SendRatePerSecond,
+            options.SendBurst,
+            options.FloodCloseAfterRejects,
+            TimeSpan.FromMilliseconds(options.FloodWindowMs),
+            TimeSpan.FromMilliseconds(options.FloodCooldownMs)), logs.CreateLogger<ChatService>());
     }
 
     /// <summary>The node's settings.</summary>
