@@ -10,22 +10,30 @@ public static class Frames
     public static async Task<JsonElement> SeenAsync(this WsTestClient ws, Func<JsonElement, bool> match, TimeSpan? timeout = null)
     {
         JsonElement found = default;
-        await Wait.UntilAsync(
-            () =>
-            {
-                foreach (var f in ws.All)
+        try
+        {
+            await Wait.UntilAsync(
+                () =>
                 {
-                    if (match(f))
+                    foreach (var f in ws.All)
                     {
-                        found = f;
-                        return true;
+                        if (match(f))
+                        {
+                            found = f;
+                            return true;
+                        }
                     }
-                }
 
-                return false;
-            },
-            timeout ?? TimeSpan.FromSeconds(10),
-            "no matching frame; last received:\n" + string.Join("\n", ws.All.TakeLast(8)));
+                    return false;
+                },
+                timeout ?? TimeSpan.FromSeconds(10),
+                "no matching frame");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException(e.Message + "; last received:\n" + string.Join("\n", ws.All.TakeLast(8)), e);
+        }
+
         return found;
     }
 
