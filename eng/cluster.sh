@@ -140,7 +140,7 @@ start_nodes() {
     log "starting $name on 127.0.0.1:$port"
     # The key travels in the environment, not on the command line, so `ps` does not show it.
     Parley__JwtKey=$key setsid nohup dotnet "$state/app/Parley.Server.dll" --urls "http://127.0.0.1:$port" \
-      --Parley:NodeId="$name" \
+      --Parley:NodeId="$name" --Parley:TrustedProxies:0=127.0.0.1 \
       --Parley:Store=postgres --Parley:Postgres="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=parley" \
       --Parley:Bus=rabbitmq --Parley:RabbitMq="amqp://guest:guest@127.0.0.1:$amqp_port/" \
       --Parley:Presence=redis --Parley:Redis="127.0.0.1:$redis_port" \

@@ -14,7 +14,7 @@ results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 status=0
 # Each tier is one test project; a project listed here must run at least one test.
-tiers=(Parley.Store.Tests Parley.Server.Tests Parley.Presence.Tests Parley.Bus.Tests Parley.Cluster.Tests)
+tiers=(Parley.Store.Tests Parley.Server.Tests Parley.Presence.Tests Parley.Bus.Tests Parley.Security.Tests Parley.Cluster.Tests)
 for name in "${tiers[@]}"; do
   project="test/$name"
   echo "== $name"

@@ -32,7 +32,13 @@ public sealed class ParleyNode : IAsyncDisposable
             store.MaxConcurrentAppends, r => r.Conv, store.AppendBatchAsync, ChatService.Announcer(() => Hub), options.MaxCommitBatch, queueTimeout, commitLog);
         Watermarks = new GroupCommitter<WatermarkUpdate, WatermarkResult>(
             store.MaxConcurrentAppends, u => u.ConvId, store.RaiseWatermarksAsync, null, options.MaxCommitBatch, queueTimeout, commitLog);
-        Chat = new ChatService(store, Hub, Messages, Watermarks, presence, new SendRateLimiter(options.SendRatePerSecond, options.SendBurst), logs.CreateLogger<ChatService>());
+        var limiter = new SendRateLimiter(
+            options.SendRatePerSecond,
+            options.SendBurst,
+            options.FloodCloseAfterRejects,
+            TimeSpan.FromMilliseconds(options.FloodWindowMs),
+            TimeSpan.FromMilliseconds(options.FloodCooldownMs));
+        Chat = new ChatService(store, Hub, Messages, Watermarks, presence, limiter, logs.CreateLogger<ChatService>());
     }
 
     /// <summary>The node's settings.</summary>

@@ -55,8 +55,8 @@ public sealed class ServerSettings
     public string[] AllowedOrigins { get; set; } = [];
 
     /// <summary>
-    /// Proxies (IP addresses or CIDR networks) whose <c>X-Forwarded-For</c> names the client, besides loopback, which is
-    /// always trusted: behind nginx the per-address login throttle must count clients, not the proxy.
+    /// Addresses of reverse proxies (nginx) whose <c>X-Forwarded-For</c>/<c>X-Forwarded-Proto</c> are believed; empty
+    /// (the default) believes nobody, so clients cannot forge their address.
     /// </summary>
     public string[] TrustedProxies { get; set; } = [];
 

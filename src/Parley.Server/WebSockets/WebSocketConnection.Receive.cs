@@ -147,7 +147,7 @@ internal sealed partial class WebSocketConnection
         var session = _node.Hub.CreateSession(identity.UserId, identity.Username, this);
         _session = session;
         Enqueue(ServerFrames.Welcome(identity.UserId, identity.Username, _node.Options.NodeId, _node.Options.HeartbeatMs));
-        var untilExpiry = identity.ExpiresAt - DateTimeOffset.UtcNow;
+        var untilExpiry = _tokens.TimeLeft(identity);
         var expiry = new Timer(
             _ =>
             {

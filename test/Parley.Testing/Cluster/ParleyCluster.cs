@@ -118,6 +118,9 @@ public sealed class ParleyCluster : IAsyncDisposable
                 ["PresenceTtlMs"] = "2000",
                 ["HeadCheckIntervalMs"] = "1000",
                 ["DrainSeconds"] = "2",
+
+                // nginx runs on loopback: believe its X-Forwarded-For, so per-address limits count clients.
+                ["TrustedProxies:0"] = "127.0.0.1",
             };
             foreach (var (k, v) in options.Settings)
             {
