@@ -14,7 +14,7 @@ results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 status=0
 # Each tier is one test project; a project listed here must run at least one test.
-tiers=(Parley.Store.Tests Parley.Server.Tests Parley.Presence.Tests Parley.Bus.Tests)
+tiers=(Parley.Store.Tests Parley.Server.Tests Parley.Presence.Tests Parley.Bus.Tests Parley.Security.Tests Parley.Cluster.Tests)
 for name in "${tiers[@]}"; do
   project="test/$name"
   echo "== $name"
@@ -35,6 +35,13 @@ fi
 # only that each scenario ran and produced non-zero figures; nothing here is timed.
 echo "== benchmark smoke run"
 if ! BENCH_NO_BUILD=1 eng/bench.sh --smoke --out "$results/bench-smoke"; then
+  status=1
+fi
+
+# Code style is part of the build's contract (.editorconfig): formatting drift fails CI.
+echo "== dotnet format"
+if ! dotnet format Parley.slnx --verify-no-changes --no-restore -v q; then
+  echo "FAIL: dotnet format found changes to make (run: dotnet format Parley.slnx)"
   status=1
 fi
 

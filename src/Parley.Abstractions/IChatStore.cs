@@ -104,10 +104,16 @@ public interface IChatStore : IAsyncDisposable
     // ---- watermarks ----
 
     /// <summary>
-    /// Raises a watermark to <paramref name="seq"/> when higher than the current one (lower values change nothing).
-    /// Raising Read raises Delivered with it. Refuses a seq above the conversation's last seq and non-members.
+    /// Applies watermark raises in ONE transaction (one durable flush for the batch) and returns one result per update,
+    /// in request order. Each update raises a watermark to its seq when higher than the current one (lower values
+    /// change nothing); raising Read raises Delivered with it; a seq above the conversation's last seq (AboveHead) and
+    /// non-members (NotMember) change nothing. Updates of one member within a batch apply in request order.
     /// </summary>
-    Task<WatermarkResult> RaiseWatermarkAsync(string convId, string userId, WatermarkKind kind, long seq, CancellationToken ct);
+    Task<IReadOnlyList<WatermarkResult>> RaiseWatermarksAsync(IReadOnlyList<WatermarkUpdate> updates, CancellationToken ct);
+
+    /// <summary>One watermark raise; see <see cref="RaiseWatermarksAsync"/>.</summary>
+    async Task<WatermarkResult> RaiseWatermarkAsync(string convId, string userId, WatermarkKind kind, long seq, CancellationToken ct) =>
+        (await RaiseWatermarksAsync([new WatermarkUpdate(convId, userId, kind, seq)], ct))[0];
 }
 
 /// <summary>The store's database could not be reached or failed; nothing of the call was committed. Safe to retry.</summary>

@@ -106,6 +106,9 @@ public enum WatermarkKind
     Read,
 }
 
+/// <summary>A request to raise one member's watermark in one conversation.</summary>
+public sealed record WatermarkUpdate(string ConvId, string UserId, WatermarkKind Kind, long Seq);
+
 /// <summary>Outcome of a watermark update.</summary>
 public enum WatermarkStatus
 {

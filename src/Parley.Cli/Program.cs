@@ -88,7 +88,7 @@ internal static class Program
             case "rooms":
                 foreach (var room in await client.GetPublicRoomsAsync())
                 {
-                    Console.WriteLine($"{room.Id}  {room.Name}  ({room.MemberCount} members)");
+                    Console.WriteLine($"{room.Id}  {TerminalText.Safe(room.Name)}  ({room.MemberCount} members)");
                 }
 
                 return 0;
@@ -96,7 +96,7 @@ internal static class Program
                 Console.WriteLine((await client.CreateRoomAsync(Arg(rest, 0, "name"), isPrivate)).Id);
                 return 0;
             case "join":
-                Console.WriteLine((await client.JoinAsync(Arg(rest, 0, "room-id"))).Name);
+                Console.WriteLine(TerminalText.Safe((await client.JoinAsync(Arg(rest, 0, "room-id"))).Name));
                 return 0;
             case "add":
                 await client.AddMemberAsync(Arg(rest, 0, "room-id"), Arg(rest, 1, "username"));
@@ -108,7 +108,7 @@ internal static class Program
                 foreach (var c in await client.GetConversationsAsync())
                 {
                     var online = c.Peer is null ? "" : c.Peer.Online ? " (online)" : " (offline)";
-                    Console.WriteLine($"{c.Id}  {c.Kind,-4}  {c.Name}{online}  unread {c.Unread}");
+                    Console.WriteLine($"{c.Id}  {c.Kind,-4}  {TerminalText.Safe(c.Name)}{online}  unread {c.Unread}");
                 }
 
                 return 0;
@@ -141,7 +141,7 @@ internal static class Program
         {
             if (t.Conv == conv)
             {
-                Console.WriteLine($"  … {t.Username} is typing");
+                Console.WriteLine($"  … {TerminalText.Safe(t.Username)} is typing");
             }
         };
         client.Disconnected += reason => Console.WriteLine($"  (reconnecting: {reason})");
@@ -171,7 +171,7 @@ internal static class Program
     private static void Print(MessageDto m)
     {
         var time = DateTimeOffset.FromUnixTimeMilliseconds(m.Ts).ToLocalTime().ToString("HH:mm", CultureInfo.InvariantCulture);
-        Console.WriteLine($"[{time}] {m.FromName}: {m.Body}");
+        Console.WriteLine($"[{time}] {TerminalText.Safe(m.FromName)}: {TerminalText.Safe(m.Body)}");
     }
 
     private static string Arg(string[] rest, int index, string name) =>

@@ -26,8 +26,19 @@ public sealed class ParleyNode : IAsyncDisposable
         Options = options;
         _log = logs.CreateLogger<ParleyNode>();
         Hub = new Hub(store, bus, presence, options, logs.CreateLogger<Hub>());
-        Writer = new MessageWriter(store, ChatService.Announcer(() => Hub), options.MaxCommitBatch, TimeSpan.FromMilliseconds(options.StoreQueueTimeoutMs), logs.CreateLogger<MessageWriter>());
-        Chat = new ChatService(store, Hub, Writer, presence, new SendRateLimiter(options.SendRatePerSecond, options.SendBurst), logs.CreateLogger<ChatService>());
+        var queueTimeout = TimeSpan.FromMilliseconds(options.StoreQueueTimeoutMs);
+        var commitLog = logs.CreateLogger("Parley.GroupCommit");
+        Messages = new GroupCommitter<AppendRequest, AppendResult>(
+            store.MaxConcurrentAppends, r => r.Conv, store.AppendBatchAsync, ChatService.Announcer(() => Hub), options.MaxCommitBatch, queueTimeout, commitLog);
+        Watermarks = new GroupCommitter<WatermarkUpdate, WatermarkResult>(
+            store.MaxConcurrentAppends, u => u.ConvId, store.RaiseWatermarksAsync, null, options.MaxCommitBatch, queueTimeout, commitLog);
+        var limiter = new SendRateLimiter(
+            options.SendRatePerSecond,
+            options.SendBurst,
+            options.FloodCloseAfterRejects,
+            TimeSpan.FromMilliseconds(options.FloodWindowMs),
+            TimeSpan.FromMilliseconds(options.FloodCooldownMs));
+        Chat = new ChatService(store, Hub, Messages, Watermarks, presence, limiter, logs.CreateLogger<ChatService>());
     }
 
     /// <summary>The node's settings.</summary>
@@ -45,8 +56,11 @@ public sealed class ParleyNode : IAsyncDisposable
     /// <summary>The node's sessions and routing.</summary>
     public Hub Hub { get; }
 
-    /// <summary>The group-commit writer.</summary>
-    public MessageWriter Writer { get; }
+    /// <summary>Group commit of message appends.</summary>
+    public GroupCommitter<AppendRequest, AppendResult> Messages { get; }
+
+    /// <summary>Group commit of watermark raises.</summary>
+    public GroupCommitter<WatermarkUpdate, WatermarkResult> Watermarks { get; }
 
     /// <summary>Every chat operation.</summary>
     public ChatService Chat { get; }
@@ -114,7 +128,8 @@ public sealed class ParleyNode : IAsyncDisposable
 
         await _stop.CancelAsync();
         await _headChecks;
-        await Writer.DisposeAsync();
+        await Messages.DisposeAsync();
+        await Watermarks.DisposeAsync();
         await Presence.DisposeAsync();
         await Bus.DisposeAsync();
         await Store.DisposeAsync();

@@ -24,6 +24,12 @@ public sealed class ParleyOptions
     /// <summary>Window for counting rejected sends.</summary>
     public int FloodWindowMs { get; set; } = 5_000;
 
+    /// <summary>
+    /// After more than <see cref="FloodCloseAfterRejects"/> refused sends within <see cref="FloodWindowMs"/>, every send of
+    /// that user on this node is refused for this long (0 disables), so a flood cannot keep landing its per-second share.
+    /// </summary>
+    public int FloodCooldownMs { get; set; } = 10_000;
+
     /// <summary>Frames a connection may have queued for sending before it is closed as a slow consumer (4008).</summary>
     public int OutboundQueueFrames { get; set; } = 4_096;
 

@@ -134,7 +134,8 @@ public static class ClientFrameParser
     private static string? RefFor(Fields f, string? reference) =>
         f.Op == "send" && ProtocolRules.IsValidId(f.ClientMsgId) ? f.ClientMsgId : reference;
 
-    private static string Truncate(string s) => s.Length <= 64 ? s : s[..64];
+    // Never cut a surrogate pair in half: the echoed half would not be valid text (the writer turns it into U+FFFD).
+    private static string Truncate(string s) => s.Length <= 64 ? s : s[..(char.IsHighSurrogate(s[63]) ? 63 : 64)];
 
     private sealed class DuplicateFieldException(string name) : Exception(name);
 

@@ -200,48 +200,91 @@ public sealed partial class PostgresChatStore
         return rows.ToDictionary(x => x.Id, x => x.Seq, StringComparer.Ordinal);
     }
 
+    // One statement per raise: "cur" locks the member row and reads the values before the change, "raised" applies it
+    // with GREATEST so concurrent raises from several devices can only move the watermarks up.
+    private const string RaiseSql = """
+        WITH cur AS (
+            SELECT m.delivered_seq, m.read_seq, c.last_seq
+            FROM members m JOIN conversations c ON c.id = m.conv_id
+            WHERE m.conv_id = @conv AND m.user_id = @user
+            FOR NO KEY UPDATE OF m),
+        raised AS (
+            UPDATE members m
+            SET delivered_seq = GREATEST(m.delivered_seq, @seq),
+                read_seq = CASE WHEN @read THEN GREATEST(m.read_seq, @seq) ELSE m.read_seq END
+            FROM cur
+            WHERE m.conv_id = @conv AND m.user_id = @user AND @seq <= cur.last_seq
+              AND (@seq > cur.delivered_seq OR (@read AND @seq > cur.read_seq))
+            RETURNING m.delivered_seq, m.read_seq)
+        SELECT cur.delivered_seq, cur.read_seq, cur.last_seq, raised.delivered_seq, raised.read_seq
+        FROM cur LEFT JOIN raised ON TRUE
+        """;
+
     /// <inheritdoc />
-    public Task<WatermarkResult> RaiseWatermarkAsync(string convId, string userId, WatermarkKind kind, long seq, CancellationToken ct) =>
-        GuardAsync(async token =>
+    public Task<IReadOnlyList<WatermarkResult>> RaiseWatermarksAsync(IReadOnlyList<WatermarkUpdate> updates, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(updates);
+        if (updates.Count == 0)
         {
-            // One statement: "cur" locks the member row and reads the values before the change, "raised" applies it
-            // with GREATEST so concurrent raises from several devices can only move the watermarks up.
-            await using var cmd = _dataSource.CreateCommand("""
-                WITH cur AS (
-                    SELECT m.delivered_seq, m.read_seq, c.last_seq
-                    FROM members m JOIN conversations c ON c.id = m.conv_id
-                    WHERE m.conv_id = @conv AND m.user_id = @user
-                    FOR NO KEY UPDATE OF m),
-                raised AS (
-                    UPDATE members m
-                    SET delivered_seq = GREATEST(m.delivered_seq, @seq),
-                        read_seq = CASE WHEN @read THEN GREATEST(m.read_seq, @seq) ELSE m.read_seq END
-                    FROM cur
-                    WHERE m.conv_id = @conv AND m.user_id = @user AND @seq <= cur.last_seq
-                      AND (@seq > cur.delivered_seq OR (@read AND @seq > cur.read_seq))
-                    RETURNING m.delivered_seq, m.read_seq)
-                SELECT cur.delivered_seq, cur.read_seq, cur.last_seq, raised.delivered_seq, raised.read_seq
-                FROM cur LEFT JOIN raised ON TRUE
-                """);
-            AddParameters(cmd, [P("conv", convId), P("user", userId), P("seq", seq), P("read", kind == WatermarkKind.Read)]);
-            await using var r = await cmd.ExecuteReaderAsync(token);
-            if (!await r.ReadAsync(token))
+            return Task.FromResult<IReadOnlyList<WatermarkResult>>([]);
+        }
+
+        return GuardAsync<IReadOnlyList<WatermarkResult>>(async token =>
+        {
+            // Member rows are locked in (conv, user) order, as every batch does, so concurrent batches cannot deadlock;
+            // the stable sort keeps one member's raises in request order.
+            var order = Enumerable.Range(0, updates.Count)
+                .OrderBy(i => updates[i].ConvId, StringComparer.Ordinal)
+                .ThenBy(i => updates[i].UserId, StringComparer.Ordinal)
+                .ToArray();
+            await using var connection = await _dataSource.OpenConnectionAsync(token);
+            await using var tx = await connection.BeginTransactionAsync(token);
+            await using var batch = new NpgsqlBatch(connection, tx);
+            foreach (var i in order)
             {
-                return new WatermarkResult(WatermarkStatus.NotMember, 0, 0, false, false);
+                var u = updates[i];
+                var cmd = new NpgsqlBatchCommand(RaiseSql);
+                cmd.Parameters.Add(P("conv", u.ConvId));
+                cmd.Parameters.Add(P("user", u.UserId));
+                cmd.Parameters.Add(P("seq", u.Seq));
+                cmd.Parameters.Add(P("read", u.Kind == WatermarkKind.Read));
+                batch.BatchCommands.Add(cmd);
             }
 
-            var (delivered, read, head) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
-            if (seq > head)
+            var results = new WatermarkResult[updates.Count];
+            await using (var r = await batch.ExecuteReaderAsync(token))
             {
-                return new WatermarkResult(WatermarkStatus.AboveHead, delivered, read, false, false);
+                foreach (var i in order)
+                {
+                    results[i] = await ReadRaiseAsync(r, updates[i].Seq, token);
+                    await r.NextResultAsync(token);
+                }
             }
 
-            if (r.IsDBNull(3))
-            {
-                return new WatermarkResult(WatermarkStatus.Ok, delivered, read, false, false);
-            }
-
-            var (newDelivered, newRead) = (r.GetInt64(3), r.GetInt64(4));
-            return new WatermarkResult(WatermarkStatus.Ok, newDelivered, newRead, newDelivered > delivered, newRead > read);
+            await tx.CommitAsync(token);
+            return results;
         }, ct);
+    }
+
+    private static async Task<WatermarkResult> ReadRaiseAsync(NpgsqlDataReader r, long seq, CancellationToken ct)
+    {
+        if (!await r.ReadAsync(ct))
+        {
+            return new WatermarkResult(WatermarkStatus.NotMember, 0, 0, false, false);
+        }
+
+        var (delivered, read, head) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+        if (seq > head)
+        {
+            return new WatermarkResult(WatermarkStatus.AboveHead, delivered, read, false, false);
+        }
+
+        if (r.IsDBNull(3))
+        {
+            return new WatermarkResult(WatermarkStatus.Ok, delivered, read, false, false);
+        }
+
+        var (newDelivered, newRead) = (r.GetInt64(3), r.GetInt64(4));
+        return new WatermarkResult(WatermarkStatus.Ok, newDelivered, newRead, newDelivered > delivered, newRead > read);
+    }
 }

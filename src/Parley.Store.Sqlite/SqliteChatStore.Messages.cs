@@ -162,40 +162,42 @@ public sealed partial class SqliteChatStore
     }
 
     /// <inheritdoc />
-    public Task<WatermarkResult> RaiseWatermarkAsync(string convId, string userId, WatermarkKind kind, long seq, CancellationToken ct) =>
-        WriteAsync(tx =>
+    public Task<IReadOnlyList<WatermarkResult>> RaiseWatermarksAsync(IReadOnlyList<WatermarkUpdate> updates, CancellationToken ct) =>
+        WriteAsync<IReadOnlyList<WatermarkResult>>(tx => updates.Select(u => Raise(tx, u)).ToList(), ct);
+
+    private static WatermarkResult Raise(SqliteTransaction tx, WatermarkUpdate u)
+    {
+        long delivered, read, head;
+        using (var cmd = Command(
+            tx,
+            "SELECT m.delivered_seq, m.read_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.conv_id = $conv AND m.user_id = $user",
+            ("$conv", u.ConvId), ("$user", u.UserId)))
+        using (var r = cmd.ExecuteReader())
         {
-            long delivered, read, head;
-            using (var cmd = Command(
+            if (!r.Read())
+            {
+                return new WatermarkResult(WatermarkStatus.NotMember, 0, 0, false, false);
+            }
+
+            (delivered, read, head) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+        }
+
+        if (u.Seq > head)
+        {
+            return new WatermarkResult(WatermarkStatus.AboveHead, delivered, read, false, false);
+        }
+
+        var newDelivered = Math.Max(delivered, u.Seq);
+        var newRead = u.Kind == WatermarkKind.Read ? Math.Max(read, u.Seq) : read;
+        if (newDelivered != delivered || newRead != read)
+        {
+            using var update = Command(
                 tx,
-                "SELECT m.delivered_seq, m.read_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.conv_id = $conv AND m.user_id = $user",
-                ("$conv", convId), ("$user", userId)))
-            using (var r = cmd.ExecuteReader())
-            {
-                if (!r.Read())
-                {
-                    return new WatermarkResult(WatermarkStatus.NotMember, 0, 0, false, false);
-                }
+                "UPDATE members SET delivered_seq = $delivered, read_seq = $read WHERE conv_id = $conv AND user_id = $user",
+                ("$delivered", newDelivered), ("$read", newRead), ("$conv", u.ConvId), ("$user", u.UserId));
+            update.ExecuteNonQuery();
+        }
 
-                (delivered, read, head) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
-            }
-
-            if (seq > head)
-            {
-                return new WatermarkResult(WatermarkStatus.AboveHead, delivered, read, false, false);
-            }
-
-            var newDelivered = Math.Max(delivered, seq);
-            var newRead = kind == WatermarkKind.Read ? Math.Max(read, seq) : read;
-            if (newDelivered != delivered || newRead != read)
-            {
-                using var update = Command(
-                    tx,
-                    "UPDATE members SET delivered_seq = $delivered, read_seq = $read WHERE conv_id = $conv AND user_id = $user",
-                    ("$delivered", newDelivered), ("$read", newRead), ("$conv", convId), ("$user", userId));
-                update.ExecuteNonQuery();
-            }
-
-            return new WatermarkResult(WatermarkStatus.Ok, newDelivered, newRead, newDelivered > delivered, newRead > read);
-        }, ct);
+        return new WatermarkResult(WatermarkStatus.Ok, newDelivered, newRead, newDelivered > delivered, newRead > read);
+    }
 }

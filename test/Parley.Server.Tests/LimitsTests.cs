@@ -44,10 +44,14 @@ public sealed class LimitsTests
         Assert.True(limited > 50, $"rate_limited errors: {limited}");
         // The burst (40) and what refilled meanwhile were stored; acks still in flight when the socket closed are
         // recovered by the client's retry (same clientMsgId) after it reconnects.
-        var stored = 0;
-        await WaitUntilAsync(() => (stored = api.AllMessagesAsync(calm, room).GetAwaiter().GetResult().Count) >= 40);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await api.AllMessagesAsync(calm, room)).Count < 40 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
         await Task.Delay(500);
-        stored = (await api.AllMessagesAsync(calm, room)).Count;
+        var stored = (await api.AllMessagesAsync(calm, room)).Count;
         Assert.InRange(stored, 40, 60);
         Assert.True(ws.All.Count(f => f.Op() == "ack") <= stored);
 

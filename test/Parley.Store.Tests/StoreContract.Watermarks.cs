@@ -32,6 +32,38 @@ public abstract partial class StoreContract
     }
 
     [Fact]
+    public async Task A_batch_of_raises_applies_in_request_order_with_one_result_each()
+    {
+        var bob = await RoomWithMessagesAsync(5);
+        var carol = await NewUserAsync("carol");
+        var alice = (await Store.ListMemberIdsAsync("r1", Ct)).Single(id => id != bob.Id);
+
+        var results = await Store.RaiseWatermarksAsync(
+        [
+            new WatermarkUpdate("r1", bob.Id, WatermarkKind.Delivered, 2),
+            new WatermarkUpdate("r1", carol.Id, WatermarkKind.Read, 1),
+            new WatermarkUpdate("r1", bob.Id, WatermarkKind.Read, 4),
+            new WatermarkUpdate("r1", alice, WatermarkKind.Read, 9),
+            new WatermarkUpdate("r1", bob.Id, WatermarkKind.Delivered, 3),
+            new WatermarkUpdate("r1", alice, WatermarkKind.Delivered, 5),
+        ], Ct);
+
+        Assert.Equal(
+            [
+                new WatermarkResult(WatermarkStatus.Ok, 2, 0, true, false),
+                new WatermarkResult(WatermarkStatus.NotMember, 0, 0, false, false),
+                new WatermarkResult(WatermarkStatus.Ok, 4, 4, true, true),
+                new WatermarkResult(WatermarkStatus.AboveHead, 0, 0, false, false),
+                new WatermarkResult(WatermarkStatus.Ok, 4, 4, false, false),
+                new WatermarkResult(WatermarkStatus.Ok, 5, 0, true, false),
+            ],
+            results);
+        Assert.Equal(new Membership("r1", bob.Id, 4, 4), await Store.GetMembershipAsync("r1", bob.Id, Ct));
+        Assert.Equal(new Membership("r1", alice, 5, 0), await Store.GetMembershipAsync("r1", alice, Ct));
+        Assert.Empty(await Store.RaiseWatermarksAsync([], Ct));
+    }
+
+    [Fact]
     public async Task A_watermark_above_the_last_seq_is_refused()
     {
         var bob = await RoomWithMessagesAsync(3);

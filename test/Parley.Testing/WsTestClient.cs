@@ -19,6 +19,7 @@ public sealed class WsTestClient : IAsyncDisposable
     private readonly TaskCompletionSource<WebSocketCloseStatus?> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _reader;
     private readonly CancellationTokenSource _stop = new();
+    private int _disposed;
 
     private WsTestClient(ClientWebSocket ws)
     {
@@ -64,13 +65,18 @@ public sealed class WsTestClient : IAsyncDisposable
     {
         var client = await ConnectAsync(uri);
         await client.SendAsync(resume is null ? new { op = "hello", token } : new { op = "hello", token, resume });
-        await client.WaitForAsync(f => f.Op() is "synced" or "error");
-        var last = client.All[^1];
-        if (last.Op() == "error")
+        // A refused hello ends in a close; a per-conversation resume error (ref "hello", not_found) does not,
+        // and may arrive before "synced", so only "synced" or the close decides.
+        var synced = client.WaitForOpAsync("synced");
+        var finished = await Task.WhenAny(synced, client.Closed);
+        if (finished != synced)
         {
-            throw new InvalidOperationException("hello refused: " + last);
+            var errors = string.Join(", ", client.All.Where(f => f.Op() == "error").Select(f => f.GetRawText()));
+            await client.DisposeAsync();
+            throw new InvalidOperationException("hello refused: " + errors);
         }
 
+        await synced;
         return client;
     }
 
@@ -205,8 +211,14 @@ public sealed class WsTestClient : IAsyncDisposable
     public void Abort() => _ws.Abort();
 
     /// <inheritdoc />
+    /// <remarks>Idempotent: a test may close a client early and again in its cleanup.</remarks>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_ws.State == WebSocketState.Open)
         {
             try

@@ -106,3 +106,95 @@ describe('user text is text', () => {
     for (const user of [alice, bob]) expect(user.watch).toEqual({ dialogs: [], errors: [], cspViolations: [] });
   });
 });
+
+describe('right-to-left overrides and combining marks stay inside their text', () => {
+  // A right-to-left override (U+202E) reverses everything after it up to the end of its paragraph, unless the text it
+  // sits in is isolated: a room name could otherwise flip the labels that follow it.
+  const rlo = '\u202Eevil.exe';
+  const zalgo = `Z${'\u0301'.repeat(3999)}`;
+
+  it('keeps the labels after an overridden room name in place', async () => {
+    const a = alice.page;
+    await a.getByRole('button', { name: 'New room' }).click();
+    await a.getByLabel('Room name').fill(rlo);
+    await a.getByLabel('Private').check();
+    await a.getByRole('button', { name: 'Create room' }).click();
+    await expect.poll(() => a.locator('#chat-title').textContent(), { timeout: waitMs }).toBe(`# ${rlo}`);
+    const item = conversationItem(a, 'evil.exe');
+    await item.locator('.tag').waitFor();
+    // The "private" tag follows the name on screen too: left to right, after the name's own glyphs.
+    const layout = await item.locator('.conversation-title').evaluate((title) => {
+      const walker = document.createTreeWalker(title, NodeFilter.SHOW_TEXT);
+      const text = walker.nextNode();
+      const range = document.createRange();
+      range.selectNodeContents(text as Node);
+      const name = range.getBoundingClientRect();
+      const tag = (title.querySelector('.tag') as HTMLElement).getBoundingClientRect();
+      return { nameRight: name.right, tagLeft: tag.left };
+    });
+    expect(layout.tagLeft).toBeGreaterThanOrEqual(layout.nameRight - 1);
+  });
+
+  it('renders bodies with overrides and thousands of combining marks as their exact text, clipped to the bubble', async () => {
+    const a = alice.page;
+    const b = bob.page;
+    await conversationItem(a, roomImg).click();
+    await send(a, rlo);
+    await send(a, zalgo);
+    await send(a, 'after the marks');
+    await expect.poll(async () => (await bodies(b)).slice(-3), { timeout: waitMs }).toEqual([rlo, zalgo, 'after the marks']);
+    const zalgoBubble = b.locator('.message .body', { hasText: 'Z' }).last();
+    const box = await zalgoBubble.boundingBox();
+    expect(box?.height ?? 0).toBeLessThan(200);
+    expect(await zalgoBubble.evaluate((el) => getComputedStyle(el).overflow)).toBe('hidden');
+    // The sender's name, shown before an overridden body, still reads left to right.
+    expect(await b.locator('.message .sender').last().textContent()).toBe('zed.o-neil_3');
+    for (const user of [alice, bob]) expect(user.watch).toEqual({ dialogs: [], errors: [], cspViolations: [] });
+  });
+
+  it('refuses markup as a username at registration, and shows the refusal as text', async () => {
+    const visitor = await openPage(browser, server.url);
+    const page = visitor.page;
+    await page.getByRole('tab', { name: 'Create account' }).click();
+    await page.getByLabel('Username').fill(`<img src=x onerror="window.__pwned='user'">`);
+    await page.getByLabel('Password').fill('password-123');
+    await page.locator('form button[type=submit]').click();
+    await page.getByRole('alert').waitFor();
+    expect(await pwned(page)).toBeUndefined();
+    expect(await page.locator('#root img').count()).toBe(0);
+    expect(visitor.watch).toEqual({ dialogs: [], errors: [], cspViolations: [] });
+    await visitor.context.close();
+  });
+});
+
+describe('the Content-Security-Policy is on every response', () => {
+  it('covers the page, its scripts and styles, API answers, errors and 404s as the browser loads them', async () => {
+    const context = await browser.newContext({ baseURL: server.url });
+    const page = await context.newPage();
+    page.setDefaultTimeout(waitMs);
+    const seen: { url: string; status: number; type: string; csp: string | undefined }[] = [];
+    page.on('response', (response) => {
+      seen.push({ url: response.url(), status: response.status(), type: response.request().resourceType(), csp: response.headers()['content-security-policy'] });
+    });
+    await page.goto('/');
+    await authenticate(page, `csp${Date.now().toString(36)}`, 'password-123', 'register');
+    await page.getByRole('button', { name: 'Browse rooms' }).click();
+    await page.locator('.directory').waitFor();
+    // Answers the UI rarely asks for, fetched from the page itself: errors, health, a missing API path.
+    await page.evaluate(async () => {
+      for (const path of ['/api/v1/stats', '/api/v1/nothing', '/api/v1/conversations', '/healthz', '/readyz', '/ws', '/assets/missing.js']) await fetch(path);
+    });
+    await page.goto('/index.html');
+    await page.waitForLoadState('networkidle');
+    // Last: Chromium reports an empty 404 page as a navigation error; its response (and headers) still arrive.
+    await page.goto('/no/such/page').catch(() => null);
+    await expect.poll(() => seen.some((s) => s.status === 404 && s.type === 'document'), { timeout: waitMs }).toBe(true);
+
+    const types = new Set(seen.map((s) => s.type));
+    for (const type of ['document', 'script', 'stylesheet', 'fetch']) expect(types).toContain(type);
+    expect(seen.some((s) => s.status === 401)).toBe(true);
+    const missing = seen.filter((s) => !s.csp?.includes("script-src 'self'") || s.csp.includes('unsafe-inline'));
+    expect(missing).toEqual([]);
+    await context.close();
+  });
+});

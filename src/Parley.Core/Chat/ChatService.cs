@@ -12,17 +12,26 @@ public sealed class ChatService
 {
     private readonly IChatStore _store;
     private readonly Hub _hub;
-    private readonly MessageWriter _writer;
+    private readonly GroupCommitter<AppendRequest, AppendResult> _messages;
+    private readonly GroupCommitter<WatermarkUpdate, WatermarkResult> _watermarks;
     private readonly IPresenceStore _presence;
     private readonly SendRateLimiter _sendLimiter;
     private readonly ILogger<ChatService> _log;
 
     /// <summary>Creates the service.</summary>
-    public ChatService(IChatStore store, Hub hub, MessageWriter writer, IPresenceStore presence, SendRateLimiter sendLimiter, ILogger<ChatService> log)
+    public ChatService(
+        IChatStore store,
+        Hub hub,
+        GroupCommitter<AppendRequest, AppendResult> messages,
+        GroupCommitter<WatermarkUpdate, WatermarkResult> watermarks,
+        IPresenceStore presence,
+        SendRateLimiter sendLimiter,
+        ILogger<ChatService> log)
     {
         _store = store;
         _hub = hub;
-        _writer = writer;
+        _messages = messages;
+        _watermarks = watermarks;
         _presence = presence;
         _sendLimiter = sendLimiter;
         _log = log;
@@ -60,7 +69,7 @@ public sealed class ChatService
         AppendResult result;
         try
         {
-            result = await _writer.AppendAsync(request);
+            result = await _messages.SubmitAsync(request);
         }
         catch (StoreUnavailableException e)
         {
@@ -76,7 +85,7 @@ public sealed class ChatService
     }
 
     /// <summary>Announces committed messages on the bus, in commit order. Wired as the writer's commit callback.</summary>
-    public static MessageWriter.CommittedHandler Announcer(Func<Hub> hub) => results =>
+    public static Action<IReadOnlyList<AppendResult>> Announcer(Func<Hub> hub) => results =>
     {
         var h = hub();
         foreach (var r in results)
@@ -124,7 +133,7 @@ public sealed class ChatService
             throw ParleyException.Invalid("seq must be an integer from 0 to 2^53-1");
         }
 
-        var result = await Guard(() => _store.RaiseWatermarkAsync(conv, userId, kind, seq, CancellationToken.None));
+        var result = await Guard(() => _watermarks.SubmitAsync(new WatermarkUpdate(conv, userId, kind, seq)));
         switch (result.Status)
         {
             case WatermarkStatus.NotMember:

@@ -151,7 +151,8 @@ internal sealed class ConversationRoute
     {
         try
         {
-            if (work.Session.IsClosed || _subs.Exists(s => s.Session == work.Session))
+            // A session that no longer holds the conversation (it left, or closed) while this work was queued is skipped.
+            if (work.Session.IsClosed || !work.Session.Conversations.ContainsKey(ConvId) || _subs.Exists(s => s.Session == work.Session))
             {
                 return;
             }
@@ -232,12 +233,8 @@ internal sealed class ConversationRoute
             sub.Session.Send(left.Frame);
         }
 
-        var leaving = _subs.Where(s => s.Session.UserId == left.UserId).Select(s => s.Session).ToList();
+        // Nothing queued after the leave reaches the leaver; the hub releases their hold on the route.
         _subs.RemoveAll(s => s.Session.UserId == left.UserId);
-        foreach (var session in leaving)
-        {
-            _ctx.OnRemoved(session, ConvId);
-        }
     }
 
     /// <summary>
@@ -315,7 +312,7 @@ internal sealed class ConversationRoute
 }
 
 /// <summary>What routes need from the hub.</summary>
-internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit, Action<Session, string> OnRemoved);
+internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit);
 
 internal abstract record RouteWork;
 

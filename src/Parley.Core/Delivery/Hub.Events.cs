@@ -48,6 +48,11 @@ public sealed partial class Hub
                 break;
             case BusEventKind.MemberLeft:
                 route.Post(new MemberLeftWork(evt.Subject, evt.Frame));
+                foreach (var session in SessionsOf(evt.Subject))
+                {
+                    RemoveSessionFromConversation(session, evt.Conv);
+                }
+
                 break;
         }
     }

@@ -36,7 +36,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         _presence = presence;
         _options = options;
         _log = log;
-        _routeContext = new RouteContext(store, log, options.BacklogLimit, (session, conv) => RemoveSessionFromConversation(session, conv));
+        _routeContext = new RouteContext(store, log, options.BacklogLimit);
     }
 
     /// <inheritdoc />
@@ -128,7 +128,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         }
 
         Done();
-        _ = AnnouncePresenceAsync(session, online: true);
+        session.PresenceUpdate = AnnouncePresenceAsync(session, online: true);
         if (session.IsClosed)
         {
             await DetachAsync(session);
@@ -151,6 +151,8 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
 
         _sessions.TryRemove(session.Id, out _);
         ReleaseUser(session);
+        // The "offline" update must not overtake this session's own "online" update, or the user would stay online.
+        await session.PresenceUpdate;
         await AnnouncePresenceAsync(session, online: false);
     }
 
@@ -263,6 +265,11 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         catch (Exception e) when (e is PresenceUnavailableException or StoreUnavailableException or TimeoutException)
         {
             _log.LogDebug(e, "presence update for {User} skipped", session.UserId);
+        }
+        catch (Exception e)
+        {
+            // Presence is best effort; it must never fail a connection's attach or detach.
+            _log.LogWarning(e, "presence update for {User} failed", session.UserId);
         }
     }
 

@@ -31,6 +31,9 @@ public sealed class Session
     /// <summary>The conversations this connection receives (kept in step with membership events).</summary>
     internal ConcurrentDictionary<string, byte> Conversations { get; } = new(concurrencyLevel: 1, capacity: 4, StringComparer.Ordinal);
 
+    /// <summary>The presence update of this session's attach (awaited before its detach updates presence again).</summary>
+    internal Task PresenceUpdate { get; set; } = Task.CompletedTask;
+
     /// <summary>True once detached from the hub.</summary>
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 

@@ -103,6 +103,9 @@ public sealed class TokenService
         return new TokenIdentity(sub, name, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero));
     }
 
+    /// <summary>How long until <paramref name="identity"/>'s token expires, by this service's clock (negative once past).</summary>
+    public TimeSpan TimeLeft(TokenIdentity identity) => identity.ExpiresAt - _clock.GetUtcNow();
+
     // Lifetime against the injected clock (tests move it), with the pinned skew.
     private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters p)
     {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Parley.Server.Api;
 using Parley.Server.Auth;
 using Parley.Server.WebSockets;
@@ -20,6 +21,9 @@ public static class ParleyServer
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
+        // The slim builder leaves out Kestrel's HTTPS configuration; without it `--urls https://…` with
+        // Kestrel:Certificates:Default fails at start-up (docs/security.md, TLS).
+        builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -46,10 +50,14 @@ public static class ParleyServer
             throw new InvalidOperationException("Parley:NodeId must be 1-64 characters of [A-Za-z0-9_-]");
         }
 
+        // Resolved now, not on the first request: a cluster node without a proper shared key must fail to start.
+        var jwtKey = JwtKeys.Resolve(settings);
+
         var services = builder.Services;
         services.AddSingleton(settings);
         services.AddSingleton(options);
-        services.AddSingleton(TimeProvider.System);
+        // A clock registered by `configure` (tests) wins.
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp =>
         {
             var logs = sp.GetRequiredService<ILoggerFactory>();
@@ -60,7 +68,7 @@ public static class ParleyServer
                 options,
                 logs);
         });
-        services.AddSingleton(sp => new TokenService(JwtKeys.Resolve(settings), TimeSpan.FromSeconds(options.TokenLifetimeSeconds), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new TokenService(jwtKey, TimeSpan.FromSeconds(options.TokenLifetimeSeconds), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(_ => new PasswordHasher(settings.PasswordIterations, settings.PasswordHashConcurrency));
         services.AddSingleton(sp => new LoginThrottle(settings.LoginFailuresPerAccount, settings.LoginFailuresPerAddress, TimeSpan.FromSeconds(settings.LoginWindowSeconds), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new AccountService(sp.GetRequiredService<ParleyNode>().Store, sp.GetRequiredService<PasswordHasher>(), sp.GetRequiredService<TokenService>(), sp.GetRequiredService<LoginThrottle>()));
@@ -69,6 +77,7 @@ public static class ParleyServer
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(settings.DrainSeconds + 10));
 
         var app = builder.Build();
+        app.UseParleyForwardedHeaders(settings);
         app.UseParleySecurityHeaders();
         app.UseWebSockets();
         app.UseDefaultFiles();

@@ -1,6 +1,6 @@
 namespace Parley.Server.Hosting;
 
-/// <summary>Security headers on every answer: a strict Content-Security-Policy (no inline scripts) and friends.</summary>
+/// <summary>Security headers on every answer: a strict Content-Security-Policy (no inline scripts) and friends; HSTS over TLS.</summary>
 internal static class SecurityHeaders
 {
     public const string ContentSecurityPolicy =
@@ -15,6 +15,12 @@ internal static class SecurityHeaders
             headers.XContentTypeOptions = "nosniff";
             headers["Referrer-Policy"] = "no-referrer";
             headers.XFrameOptions = "DENY";
+            if (ctx.Request.IsHttps)
+            {
+                // Only over TLS (RFC 6797 §7.2); behind a TLS proxy, IsHttps comes from X-Forwarded-Proto of a trusted proxy.
+                headers.StrictTransportSecurity = "max-age=31536000";
+            }
+
             return next(ctx);
         });
 }

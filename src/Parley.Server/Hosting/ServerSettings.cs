@@ -54,6 +54,12 @@ public sealed class ServerSettings
     /// <summary>Browser origins allowed to open WebSockets besides the same origin ("*" for any).</summary>
     public string[] AllowedOrigins { get; set; } = [];
 
+    /// <summary>
+    /// Addresses of reverse proxies (nginx) whose <c>X-Forwarded-For</c>/<c>X-Forwarded-Proto</c> are believed; empty
+    /// (the default) believes nobody, so clients cannot forge their address.
+    /// </summary>
+    public string[] TrustedProxies { get; set; } = [];
+
     /// <summary>Seconds a stopping node waits for its sockets to close after sending 1012.</summary>
     public int DrainSeconds { get; set; } = 5;
 

@@ -150,7 +150,7 @@ internal sealed partial class WebSocketConnection
         _session = session;
         DisposeHelloTimer();
         Enqueue(ServerFrames.Welcome(identity.UserId, identity.Username, _node.Options.NodeId, _node.Options.HeartbeatMs));
-        var untilExpiry = identity.ExpiresAt - DateTimeOffset.UtcNow;
+        var untilExpiry = _tokens.TimeLeft(identity);
         var expiry = new Timer(
             _ =>
             {

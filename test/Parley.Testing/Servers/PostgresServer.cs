@@ -35,6 +35,7 @@ public sealed partial class PostgresServer : IAsyncDisposable
     private readonly string _root;
     private readonly bool _runAsPostgres;
     private ExternalProcess? _process;
+    private bool _paused;
 
     private PostgresServer(string binDir, string root, bool runAsPostgres, int port)
     {
@@ -201,6 +202,26 @@ public sealed partial class PostgresServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Freezes the postmaster and every backend (SIGSTOP), like a hung host or a partition: connections stay open and
+    /// nothing answers. <see cref="Resume"/> thaws them.
+    /// </summary>
+    public void Pause()
+    {
+        SignalAll("STOP");
+        _paused = true;
+    }
+
+    /// <summary>Thaws a server frozen by <see cref="Pause"/> (SIGCONT); does nothing when it is not frozen.</summary>
+    public void Resume()
+    {
+        if (_paused)
+        {
+            SignalAll("CONT");
+            _paused = false;
+        }
+    }
+
     /// <summary>Stops the server and deletes its folder.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -214,6 +235,16 @@ public sealed partial class PostgresServer : IAsyncDisposable
         }
 
         DeleteFolder();
+    }
+
+    private void SignalAll(string signal)
+    {
+        var postmaster = PostmasterPid() ?? throw new InvalidOperationException($"PostgreSQL on port {Port} is not running");
+        foreach (var pid in new[] { postmaster }.Concat(ChildrenOf(postmaster)))
+        {
+            using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, pid.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false });
+            kill?.WaitForExit();
+        }
     }
 
     private async Task StartProcessAsync()

@@ -29,7 +29,7 @@ export function ChatView({ view, onBack }: { view: ConversationView; onBack: () 
         <div className="chat-title">
           <h2 id="chat-title">
             {info.kind === 'room' ? <span aria-hidden="true"># </span> : null}
-            {title}
+            <bdi>{title}</bdi>
           </h2>
           <p className="chat-subtitle">
             {info.kind === 'dm' ? (

@@ -26,14 +26,24 @@ export function ConversationList({ activeId, onOpen }: { activeId: string | null
             <span className="conversation-text">
               <span className="conversation-top">
                 <span className="conversation-title">
-                  {c.title}
+                  <bdi>{c.title}</bdi>
                   {c.isPrivate && c.kind === 'room' && <span className="tag">private</span>}
                 </span>
                 {c.lastTs !== null && <time className="conversation-time">{listTime(c.lastTs)}</time>}
               </span>
               <span className="conversation-bottom">
                 <span className="conversation-last">
-                  {c.typing ? <em>typing…</em> : c.lastText === null ? <em>No messages yet</em> : c.kind === 'room' && c.lastFrom ? `${c.lastFrom}: ${c.lastText}` : c.lastText}
+                  {c.typing ? (
+                    <em>typing…</em>
+                  ) : c.lastText === null ? (
+                    <em>No messages yet</em>
+                  ) : c.kind === 'room' && c.lastFrom ? (
+                    <>
+                      <bdi>{c.lastFrom}</bdi>: <bdi>{c.lastText}</bdi>
+                    </>
+                  ) : (
+                    <bdi>{c.lastText}</bdi>
+                  )}
                 </span>
                 {c.unread > 0 && (
                   <span className="badge" aria-label={`${c.unread} unread`}>

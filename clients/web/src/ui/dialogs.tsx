@@ -224,7 +224,7 @@ function LeaveForm({ conv, name }: { conv: string; name: string }) {
       }}
     >
       <p>
-        You will stop receiving messages from <strong>{name}</strong>.
+        You will stop receiving messages from <strong><bdi>{name}</bdi></strong>.
       </p>
       <FormError text={state.error} />
       <div className="dialog-actions">

@@ -1,0 +1,52 @@
+using System.Net;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+/// <summary>The fault-injection proxy the fault campaign relies on does what its modes promise.</summary>
+[Trait("Tier", "Server")]
+public sealed class FaultProxyTests(NodeFixture node) : IClassFixture<NodeFixture>
+{
+    [Fact]
+    public async Task Pass_forwards_blackhole_stalls_without_closing_and_reset_refuses()
+    {
+        await using var proxy = new TcpFaultProxy(node.Server.BaseUri.Port);
+        var through = new Uri($"http://127.0.0.1:{proxy.Port}/");
+        using (var http = new HttpClient { BaseAddress = through, Timeout = TimeSpan.FromSeconds(20) })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("healthz")).StatusCode);
+        }
+
+        proxy.SetMode(ProxyMode.Blackhole);
+        using (var stalled = new HttpClient { BaseAddress = through, Timeout = TimeSpan.FromSeconds(2) })
+        {
+            var request = stalled.GetAsync("healthz");
+            await WaitUntilAsync(() => proxy.OpenLinks >= 1);
+            await Assert.ThrowsAnyAsync<TaskCanceledException>(() => request);
+        }
+
+        proxy.SetMode(ProxyMode.Pass);
+        using (var http = new HttpClient { BaseAddress = through, Timeout = TimeSpan.FromSeconds(20) })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("healthz")).StatusCode);
+        }
+
+        proxy.SetMode(ProxyMode.Reset);
+        using (var http = new HttpClient { BaseAddress = through, Timeout = TimeSpan.FromSeconds(20) })
+        {
+            await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync("healthz"));
+        }
+
+        Assert.Equal(0, proxy.OpenLinks);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            await Task.Delay(10);
+        }
+    }
+}
