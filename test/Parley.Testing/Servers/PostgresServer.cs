@@ -217,7 +217,9 @@ public sealed partial class PostgresServer : IAsyncDisposable
     {
         if (_paused)
         {
-            SignalAll("CONT");
+            // The wrappers above the postmaster (runuser, the watchdog shell) may have stopped themselves when their
+            // child stopped, as su-like tools do: thaw the whole tree, or a later stop would wait for them forever.
+            SignalTree("CONT");
             _paused = false;
         }
     }
@@ -235,6 +237,30 @@ public sealed partial class PostgresServer : IAsyncDisposable
         }
 
         DeleteFolder();
+    }
+
+    private void SignalTree(string signal)
+    {
+        var root = _process ?? throw new InvalidOperationException($"PostgreSQL on port {Port} is not running");
+        var all = new List<int>();
+        var next = new Queue<int>([root.Pid]);
+        while (next.Count > 0 && all.Count < 1000)
+        {
+            var pid = next.Dequeue();
+            all.Add(pid);
+            foreach (var child in ChildrenOf(pid))
+            {
+                next.Enqueue(child);
+            }
+        }
+
+        Signal(signal, all);
+    }
+
+    private static void Signal(string signal, IEnumerable<int> pids)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, .. pids.Select(p => p.ToString(CultureInfo.InvariantCulture))]) { UseShellExecute = false });
+        kill?.WaitForExit();
     }
 
     private void SignalAll(string signal)
