@@ -47,6 +47,15 @@ internal static class DirectUpgrade
                     return;
                 }
 
+                // Anything that does not start like "GET /ws" (TLS, another path, another method) is Kestrel's at
+                // once: nothing waits for a head that will never come, and nothing has been consumed.
+                if (!CouldBeUpgrade(read.Buffer))
+                {
+                    input.AdvanceTo(read.Buffer.Start);
+                    await next(connection);
+                    return;
+                }
+
                 if (read.Buffer.PositionOf((byte)'\n') is not null && FindHeadEnd(read.Buffer) is not null)
                 {
                     break;
@@ -100,6 +109,15 @@ internal static class DirectUpgrade
 
             socket.Dispose();
         }
+    }
+
+    private static bool CouldBeUpgrade(ReadOnlySequence<byte> buffer)
+    {
+        ReadOnlySpan<byte> prefix = "GET /ws"u8;
+        Span<byte> start = stackalloc byte[7];
+        var n = (int)Math.Min(buffer.Length, prefix.Length);
+        buffer.Slice(0, n).CopyTo(start);
+        return start[..n].SequenceEqual(prefix[..n]);
     }
 
     private static SequencePosition? FindHeadEnd(ReadOnlySequence<byte> buffer)
