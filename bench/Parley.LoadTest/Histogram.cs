@@ -55,14 +55,14 @@ public sealed class Histogram
         var magnitude = 63 - (int)long.LeadingZeroCount(v) - SubBits + 1;
         if (magnitude > Magnitudes)
         {
-            return _lastIndex;
+            return LastIndex;
         }
 
         var sub = (int)(v >> magnitude) - Sub / 2;
         return (magnitude * Sub) + Sub / 2 + sub;
     }
 
-    private static readonly int _lastIndex = ((Magnitudes + 1) * Sub) - 1;
+    private static readonly int LastIndex = ((Magnitudes + 1) * Sub) - 1;
 
     private static long ValueAt(int index)
     {
