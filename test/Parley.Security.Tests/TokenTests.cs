@@ -162,6 +162,24 @@ public sealed class TokenTests(TokenNodeFixture f) : IClassFixture<TokenNodeFixt
     }
 
     [Fact]
+    public async Task A_token_issued_by_a_node_whose_clock_runs_60_seconds_ahead_is_accepted_at_once()
+    {
+        try
+        {
+            f.Clock.Now = f.Start.AddSeconds(60);
+            var login = await f.Api.CallAsync(HttpMethod.Post, "api/v1/auth/login", new { username = f.User.Username, password = "correct horse battery" });
+            var token = login.Body.Str("token")!;
+            Assert.False(Jwt.Payload(token).TryGetProperty("nbf", out _), "issued tokens carry no nbf");
+            f.Clock.Now = f.Start;
+            await Refusals.AssertRestAcceptedAsync(f.Api, token);
+        }
+        finally
+        {
+            f.Clock.Now = f.Start;
+        }
+    }
+
+    [Fact]
     public async Task A_token_the_server_issued_stops_working_30_seconds_after_its_expiry_by_the_servers_clock()
     {
         f.Clock.Now = f.Start;

@@ -17,7 +17,10 @@ public sealed class TokenService
 
     private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
 
-    private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+    // No nbf on issued tokens (SetDefaultTimesOnTokenCreation off, NotBefore unset): a token is issued on one node and
+    // presented to any other, and a peer whose clock runs behind the issuer's must still accept a fresh one (the fault
+    // campaign's ±60 s clock-skew scenario). A token that does carry nbf is still held to the 30 s skew.
+    private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false, SetDefaultTimesOnTokenCreation = false };
     private readonly SigningCredentials _credentials;
     private readonly TokenValidationParameters _validation;
     private readonly TimeSpan _lifetime;
@@ -62,7 +65,6 @@ public sealed class TokenService
             Issuer = Issuer,
             Audience = Audience,
             IssuedAt = now.UtcDateTime,
-            NotBefore = now.UtcDateTime,
             Expires = expires.UtcDateTime,
             Claims = new Dictionary<string, object> { ["sub"] = userId, ["name"] = username },
             SigningCredentials = _credentials,
