@@ -26,23 +26,22 @@ internal sealed partial class WebSocketConnection
             {
                 var length = 0;
                 var end = peek.EndOfMessage && peek.Count == 0;
+                // Never more than the cap plus one byte is read: one byte over is enough to know the frame is too big,
+                // so a frame (or a fragmented message) that keeps growing is closed at 64 KiB, not at a buffer size.
+                const int Limit = ProtocolRules.MaxFrameBytes + 1;
                 while (!end)
                 {
-                    if (length == buffer.Length)
+                    var room = Math.Min(buffer.Length, Limit);
+                    if (length == room)
                     {
-                        if (buffer.Length > ProtocolRules.MaxFrameBytes)
-                        {
-                            Close(CloseCodes.MessageTooBig, "frame over 64 KiB");
-                            return expiry;
-                        }
-
-                        var bigger = Pool.Rent(buffer.Length * 2);
+                        var bigger = Pool.Rent(Math.Min(buffer.Length * 2, Limit));
                         buffer.AsSpan(0, length).CopyTo(bigger);
                         Pool.Return(buffer);
                         buffer = bigger;
+                        room = Math.Min(buffer.Length, Limit);
                     }
 
-                    var result = await _socket.ReceiveAsync(buffer.AsMemory(length), aborted);
+                    var result = await _socket.ReceiveAsync(buffer.AsMemory(length, room - length), aborted);
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
                         Close((int)WebSocketCloseStatus.NormalClosure, "");
@@ -51,6 +50,11 @@ internal sealed partial class WebSocketConnection
 
                     length += result.Count;
                     end = result.EndOfMessage;
+                    if (length > ProtocolRules.MaxFrameBytes)
+                    {
+                        Close(CloseCodes.MessageTooBig, "frame over 64 KiB");
+                        return expiry;
+                    }
                 }
 
                 if (length > ProtocolRules.MaxFrameBytes)
