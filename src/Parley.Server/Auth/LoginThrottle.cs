@@ -13,6 +13,7 @@ public sealed class LoginThrottle
     private readonly int _perAddress;
     private readonly TimeSpan _span;
     private readonly TimeProvider _clock;
+    private int _addsSinceSweep;
 
     /// <summary>Creates the throttle: at most <paramref name="perAccount"/> and <paramref name="perAddress"/> failures per <paramref name="span"/>.</summary>
     public LoginThrottle(int perAccount, int perAddress, TimeSpan span, TimeProvider clock)
@@ -22,6 +23,9 @@ public sealed class LoginThrottle
         _span = span;
         _clock = clock;
     }
+
+    /// <summary>How many accounts and addresses have failures tracked right now (memory stays bounded by recent failures).</summary>
+    public int TrackedKeys => _windows.Count;
 
     /// <summary>True when another attempt for this account from this address may proceed.</summary>
     public bool Allows(string account, string address) =>
@@ -55,6 +59,16 @@ public sealed class LoginThrottle
 
     private void Add(string key)
     {
+        // Guesses spread over many usernames or addresses would otherwise leave a window behind for each: every 1,024
+        // failures, windows whose failures all left the span are dropped.
+        if (Interlocked.Increment(ref _addsSinceSweep) % 1024 == 0)
+        {
+            foreach (var other in _windows.Keys)
+            {
+                _ = Count(other);
+            }
+        }
+
         var window = _windows.GetOrAdd(key, _ => new Window());
         lock (window)
         {
