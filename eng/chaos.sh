@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${CHAOS_SKIP_DEPS:-}" != 1 ]]; then
-  eng/install-deps.sh --servers
+  eng/install-deps.sh
 fi
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 if [[ "${CHAOS_NO_BUILD:-}" != 1 ]]; then

@@ -59,9 +59,9 @@ foreach (var (name, make) in selected)
 
 Console.WriteLine();
 Console.WriteLine(Report.Table(results));
-foreach (var r in results.Where(r => r.Findings.Count > 0 || r.Violations.Count > 0))
+foreach (var r in results)
 {
-    Console.WriteLine($"{r.Scenario.Name}:");
+    Console.WriteLine($"{r.Scenario.Name}: {string.Join("; ", r.Figures.Select(f => $"{f.Name} {f.Value}"))}");
     foreach (var line in r.Violations.Concat(r.Findings.Take(15)))
     {
         Console.WriteLine("  " + line);
