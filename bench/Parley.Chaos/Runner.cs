@@ -46,7 +46,8 @@ public static class Runner
             ConfigureNode = scenario.ConfigureNode,
         });
         await scenario.PrepareAsync(cluster);
-        var prefix = scenario.Name.Replace("-", "", StringComparison.Ordinal)[..Math.Min(8, scenario.Name.Length)];
+        var squeezed = scenario.Name.Replace("-", "", StringComparison.Ordinal);
+        var prefix = squeezed[..Math.Min(8, squeezed.Length)];
         RunContext.Log($"{scenario.Name}: creating {options.Users} users, {options.Rooms} rooms, {options.Users / 2} DMs");
         await using var workload = await Workload.CreateAsync(cluster, options.Users, options.Rooms, prefix, scenario.IdleUsers(options));
         await workload.ConnectAsync(i => scenario.ClientBase(cluster, i));
