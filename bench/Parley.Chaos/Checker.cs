@@ -119,7 +119,7 @@ public static class Checker
         var heads = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var user in w.Members.Values.Select(m => m[0]).Distinct())
         {
-            var answer = await api.ConversationsAsync(w.Users[user]);
+            var answer = await OkAsync(() => api.ConversationsAsync(w.Users[user]));
             foreach (var c in answer.Body.EnumerateArray())
             {
                 heads[c.Str("id")!] = c.Long("lastSeq");
@@ -139,6 +139,27 @@ public static class Checker
         }
 
         return false;
+    }
+
+    // The checker reads through nginx like a client; a refused read is retried (and logged), never silently skipped.
+    private static async Task<ApiAnswer> OkAsync(Func<Task<ApiAnswer>> call)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var answer = await call();
+            if (answer.Status == System.Net.HttpStatusCode.OK)
+            {
+                return answer;
+            }
+
+            RunContext.Log($"checker read answered {(int)answer.Status}: {answer.Body.ToString()[..Math.Min(200, answer.Body.ToString().Length)]}");
+            if (attempt == 10)
+            {
+                throw new InvalidOperationException($"checker read refused {attempt} times: {answer.Status}");
+            }
+
+            await Task.Delay(1000);
+        }
     }
 
     private static void Note(List<string> findings, string finding)

@@ -45,6 +45,19 @@ public static class Runner
             },
             ConfigureNode = scenario.ConfigureNode,
         });
+        try
+        {
+            return await RunOnAsync(cluster, scenario, options, started);
+        }
+        catch
+        {
+            Console.Error.WriteLine(cluster.Diagnostics(15));
+            throw;
+        }
+    }
+
+    private static async Task<ScenarioResult> RunOnAsync(ParleyCluster cluster, Scenario scenario, CampaignOptions options, DateTime started)
+    {
         await scenario.PrepareAsync(cluster);
         var squeezed = scenario.Name.Replace("-", "", StringComparison.Ordinal);
         var prefix = squeezed[..Math.Min(8, squeezed.Length)];

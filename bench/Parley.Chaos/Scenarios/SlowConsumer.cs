@@ -7,13 +7,13 @@ namespace Parley.Chaos.Scenarios;
 public sealed class SlowConsumer : Scenario
 {
     private const int Blasters = 8;
-    private const double PerBlaster = 8;
-    private const int BodyChars = 3500;
+    private const double PerBlaster = 10;
+    private const int BodyChars = 4000;
     private PresenceWatch? _watch;
 
     public override string Name => "slow-reader";
 
-    public override string Fault => $"in the busy room (up to {Blasters} members sending {PerBlaster} × 3.5 KB messages/s each), a member stops reading its socket (direct to node 1, 4 KB receive buffer)";
+    public override string Fault => $"in the busy room (up to {Blasters} members sending {PerBlaster} × 4 KB messages/s each), a member stops reading its socket (direct to node 1, 4 KB receive buffer)";
 
     public override string Expectation => "closed with 4008 within 10 s; the node's memory stays bounded (RSS growth reported); others' delivery p99 reported before and during";
 
