@@ -65,6 +65,26 @@ public sealed class RunContext(ParleyCluster cluster, Workload workload, Driver 
         clients.Select(c => c.DroppedAfter(from) is { } drop && c.SyncedAfter(drop) is { } synced ? synced - drop : (double?)null)
             .Where(t => t is not null).Select(t => t!.Value).ToList();
 
+    /// <summary>
+    /// Starts a node, trying again when it exits during start-up (on this shared 2-core machine a start can outlast
+    /// the store's connect timeout); the third failure throws.
+    /// </summary>
+    public static async Task StartNodeAsync(ClusterNode node)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await node.StartAsync();
+                return;
+            }
+            catch (InvalidOperationException e) when (attempt < 3)
+            {
+                Log($"{node.Id} did not start (attempt {attempt}): {e.Message.Split('\n')[0]}; trying again");
+            }
+        }
+    }
+
     /// <summary>Registers a user outside the workload.</summary>
     public Task<TestUser> ExtraUserAsync(string prefix) => Cluster.Api.RegisterAsync(prefix);
 }

@@ -32,19 +32,7 @@ public static class Runner
     {
         var started = DateTime.UtcNow;
         RunContext.Log($"{scenario.Name}: starting a 3-node cluster");
-        await using var cluster = await ParleyCluster.StartAsync(new ParleyClusterOptions
-        {
-            Nodes = 3,
-            Settings = new Dictionary<string, string>
-            {
-                // A slow reader must overflow its queue within seconds at this machine's rates (default 4096 frames).
-                ["OutboundQueueFrames"] = "256",
-
-                // Server pings every 5 s, so a half-open client is dropped after ~10 s.
-                ["HeartbeatMs"] = "5000",
-            },
-            ConfigureNode = scenario.ConfigureNode,
-        });
+        await using var cluster = await StartClusterAsync(scenario);
         try
         {
             return await RunOnAsync(cluster, scenario, options, started);
@@ -55,6 +43,34 @@ public static class Runner
             throw;
         }
     }
+
+    // A fresh cluster per scenario; one more try when a node does not come up on this loaded machine.
+    private static async Task<ParleyCluster> StartClusterAsync(Scenario scenario)
+    {
+        try
+        {
+            return await ParleyCluster.StartAsync(Options(scenario));
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException)
+        {
+            RunContext.Log($"{scenario.Name}: the cluster did not start ({e.Message.Split('\n')[0]}); trying again");
+            return await ParleyCluster.StartAsync(Options(scenario));
+        }
+    }
+
+    private static ParleyClusterOptions Options(Scenario scenario) => new()
+    {
+        Nodes = 3,
+        Settings = new Dictionary<string, string>
+        {
+            // A slow reader must overflow its queue within seconds at this machine's rates (default 4096 frames).
+            ["OutboundQueueFrames"] = "256",
+
+            // Server pings every 5 s, so a half-open client is dropped after ~10 s.
+            ["HeartbeatMs"] = "5000",
+        },
+        ConfigureNode = scenario.ConfigureNode,
+    };
 
     private static async Task<ScenarioResult> RunOnAsync(ParleyCluster cluster, Scenario scenario, CampaignOptions options, DateTime started)
     {
@@ -78,6 +94,11 @@ public static class Runner
         finally
         {
             ctx.Workload.Timeline.FaultEnd ??= ctx.Now;
+        }
+
+        foreach (var node in cluster.Nodes.Where(n => !n.IsRunning))
+        {
+            await RunContext.StartNodeAsync(node);
         }
 
         await cluster.HealAsync();

@@ -44,6 +44,29 @@ public sealed class SlowReader : IDisposable
         return new SlowReader(socket);
     }
 
+    /// <summary>
+    /// True while the kernel still holds this connection as established (state 01 in <c>/proc/net/tcp</c>): false
+    /// once the server closed (FIN: close-wait) or reset it, without reading the data queued in front of that.
+    /// </summary>
+    public bool IsEstablished
+    {
+        get
+        {
+            var local = (IPEndPoint)_socket.LocalEndPoint!;
+            var key = $"0100007F:{local.Port:X4}";
+            foreach (var line in File.ReadLines("/proc/net/tcp").Skip(1))
+            {
+                var cells = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (cells.Length > 3 && cells[1] == key)
+                {
+                    return cells[3] == "01";
+                }
+            }
+
+            return false;
+        }
+    }
+
     /// <summary>Reads what was left (briefly) and returns the close code of the server's close frame, if one arrived.</summary>
     public async Task<int?> CloseCodeAsync(TimeSpan timeout)
     {

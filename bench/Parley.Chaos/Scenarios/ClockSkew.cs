@@ -1,5 +1,5 @@
-using Parley.Testing.Cluster;
 using System.Globalization;
+using Parley.Testing.Cluster;
 
 namespace Parley.Chaos.Scenarios;
 
@@ -37,7 +37,7 @@ public sealed class ClockSkew : Scenario
         await Task.Delay(TimeSpan.FromSeconds(10));
         var trueTime = ctx.Cluster.Nodes[0];
         await trueTime.TerminateAsync();
-        await trueTime.StartAsync();
+        await RunContext.StartNodeAsync(trueTime);
         await Task.Delay(TimeSpan.FromSeconds(15));
         var to = ctx.Now;
         ctx.FaultEnded();

@@ -24,7 +24,7 @@ public sealed class NodeKill : Scenario
         var offline = await _watch.OfflineAfterAsync(ctx, killedAt, TimeSpan.FromSeconds(15));
         await Task.Delay(TimeSpan.FromSeconds(10) - TimeSpan.FromSeconds(ctx.Now - killedAt));
         var reconnects = onVictim.Select(c => c.SyncedAfter(killedAt) is { } s ? s - killedAt : (double?)null).ToList();
-        await victim.StartAsync();
+        await RunContext.StartNodeAsync(victim);
         ctx.FaultEnded();
 
         var done = reconnects.Where(r => r is not null).Select(r => r!.Value).ToList();

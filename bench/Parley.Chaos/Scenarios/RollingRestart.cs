@@ -16,7 +16,7 @@ public sealed class RollingRestart : Scenario
         foreach (var node in ctx.Cluster.Nodes)
         {
             await node.TerminateAsync();
-            await node.StartAsync();
+            await RunContext.StartNodeAsync(node);
             await Task.Delay(TimeSpan.FromSeconds(3));
         }
 
