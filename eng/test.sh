@@ -31,6 +31,13 @@ if ! WEB_TEST_RESULTS="$results/web" clients/web/run-tests.sh; then
   status=1
 fi
 
+# The short fault campaign (docs/reliability.md): a few scenarios on a 3-node cluster; any lost, duplicated,
+# unexpected or out-of-order message, or a missed expectation, fails it. The full campaign: eng/chaos.sh.
+echo "== fault campaign (short)"
+if ! CHAOS_SKIP_DEPS=1 CHAOS_NO_BUILD=1 eng/chaos.sh --short; then
+  status=1
+fi
+
 # Benchmarks: a few-second smoke run of every scenario against Parley and both peers (eng/bench.sh --smoke). It checks
 # only that each scenario ran and produced non-zero figures; nothing here is timed.
 echo "== benchmark smoke run"

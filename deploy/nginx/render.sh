@@ -20,7 +20,7 @@ for node in "$@"; do
     echo "render.sh: '$node' is not host:port" >&2
     exit 2
   fi
-  upstreams+="server $node max_fails=1 fail_timeout=5s; "
+  upstreams+="server $node max_fails=0; "
 done
 
 template=$(<"$(dirname "$0")/parley.conf.template")

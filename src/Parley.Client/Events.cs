@@ -14,3 +14,9 @@ public sealed record MemberEvent(string Conv, string UserId, string Username, bo
 
 /// <summary>The server acknowledged a send: the message is durably stored with this seq.</summary>
 public sealed record SendAck(string Conv, string ClientMsgId, long Seq, long Ts);
+
+/// <summary>
+/// The server answered a send with an error. Transient ones (<c>unavailable</c>, <c>rate_limited</c>) are retried by the
+/// client with the same clientMsgId; the others fail the send.
+/// </summary>
+public sealed record SendError(string Conv, string ClientMsgId, string Code, bool Transient);

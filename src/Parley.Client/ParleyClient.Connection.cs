@@ -24,8 +24,18 @@ public sealed partial class ParleyClient
                 }
 
                 using var socket = new ClientWebSocket();
+                // WebSocket pings with a pong deadline: a half-open connection (peer frozen, traffic silently dropped)
+                // is aborted and replaced instead of waiting forever for frames that cannot come.
+                socket.Options.KeepAliveInterval = _options.KeepAliveInterval;
+                socket.Options.KeepAliveTimeout = _options.KeepAliveTimeout;
                 _socket = socket;
-                await socket.ConnectAsync(WsUri(), ct);
+                using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                {
+                    // A connect into a black hole must not hang: give up and retry with backoff.
+                    connectTimeout.CancelAfter(_options.ConnectTimeout);
+                    await socket.ConnectAsync(WsUri(), connectTimeout.Token);
+                }
+
                 await SendFrameAsync(new { op = "hello", token = _token, resume = new Dictionary<string, long>(_cursors) });
                 synced = await ReadLoopAsync(socket, ct);
                 reason = socket.CloseStatus is { } status ? $"closed {(int)status} {socket.CloseStatusDescription}" : "connection lost";
@@ -193,7 +203,9 @@ public sealed partial class ParleyClient
             return;
         }
 
-        if (code is ErrorCodes.Unavailable or ErrorCodes.RateLimited)
+        var transient = code is ErrorCodes.Unavailable or ErrorCodes.RateLimited;
+        SendRefused?.Invoke(new SendError(pending.Conv, pending.ClientMsgId, code, transient));
+        if (transient)
         {
             // Retried by the housekeeping loop after a short pause.
             pending.LastSentTicks = Stopwatch.GetTimestamp() - (long)(_options.AckTimeout.TotalSeconds * Stopwatch.Frequency) + Stopwatch.Frequency;

@@ -61,6 +61,9 @@ public sealed partial class ParleyClient : IAsyncDisposable
     /// <summary>The user gained a conversation (created, joined, added, or a DM opened with them).</summary>
     public event Action<ConversationDto>? ConversationAdded;
 
+    /// <summary>The server refused a send (see <see cref="SendError"/>); raised before the send is retried or failed.</summary>
+    public event Action<SendError>? SendRefused;
+
     /// <summary>The backlog after a (re)connection was received.</summary>
     public event Action? Synced;
 

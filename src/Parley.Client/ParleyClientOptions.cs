@@ -24,6 +24,15 @@ public sealed class ParleyClientOptions
     /// <summary>How long a pending send waits before it is resent on the same connection when no ack came.</summary>
     public TimeSpan AckTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How often the client pings the server (WebSocket ping frames); <see cref="TimeSpan.Zero"/> turns pings off.</summary>
+    public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a ping may go unanswered before the connection is treated as dead and replaced.</summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long opening the WebSocket (TCP, upgrade) may take before the attempt is abandoned and retried.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>
     /// Cursors saved from an earlier run (<see cref="ParleyClient.Cursors"/>): the client resumes from them, so an app
     /// restarted after a crash continues exactly where it had got to. Conversations not named start at the server's

@@ -56,6 +56,22 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>The last lines the node printed, for failure messages.</summary>
     public string LogTail(int lines = 40) => $"--- {Id} (port {Port}, {(IsRunning ? "running" : "stopped")}) ---\n" + (_process?.Tail(lines) ?? "(not running)");
 
+    /// <summary>
+    /// Sets (or, with null, removes) an environment variable of the node's process from its next start on: e.g.
+    /// <c>LD_PRELOAD</c> and <c>FAKETIME</c> to run it with a skewed clock.
+    /// </summary>
+    public void SetEnvironment(string name, string? value)
+    {
+        if (value is null)
+        {
+            _env.Remove(name);
+        }
+        else
+        {
+            _env[name] = value;
+        }
+    }
+
     /// <summary>Starts the node process and waits until <c>/readyz</c> answers 200; throws with its log otherwise.</summary>
     public async Task StartAsync()
     {

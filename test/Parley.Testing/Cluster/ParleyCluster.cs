@@ -14,7 +14,16 @@ public sealed class ParleyClusterOptions
     /// 1000, PresenceHeartbeatMs 300, PresenceTtlMs 2000, HeadCheckIntervalMs 1000, DrainSeconds 2.
     /// </summary>
     public IDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Per-node overrides, asked once per node (1-based index) after the backends started and before any node does:
+    /// e.g. a <see cref="TcpFaultProxy"/> in front of one backend for one node, or a faked clock. Null: none.
+    /// </summary>
+    public Func<ParleyCluster, int, NodeOverrides?>? ConfigureNode { get; init; }
 }
+
+/// <summary>Settings (<c>Parley:*</c> without the prefix) and environment variables for one node only.</summary>
+public sealed record NodeOverrides(IReadOnlyDictionary<string, string> Settings, IReadOnlyDictionary<string, string> Environment);
 
 /// <summary>
 /// A real Parley cluster on loopback: one PostgreSQL database (a private server, so it can be stopped), the shared
@@ -43,6 +52,9 @@ public sealed class ParleyCluster : IAsyncDisposable
 
     /// <summary>The RabbitMQ broker (shared by this test process; stopping it affects every cluster of the process).</summary>
     public RabbitMqServer RabbitMq { get; }
+
+    /// <summary>The nodes' Npgsql connection string (set before the nodes start).</summary>
+    public string Database { get; private set; } = "";
 
     /// <summary>The Redis server (private to this cluster).</summary>
     public RedisServer Redis { get; }
@@ -104,6 +116,7 @@ public sealed class ParleyCluster : IAsyncDisposable
         try
         {
             var database = await postgres.CreateDatabaseAsync("parley");
+            cluster.Database = database;
             var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
             {
                 ["Store"] = "postgres",
@@ -131,13 +144,25 @@ public sealed class ParleyCluster : IAsyncDisposable
             {
                 var id = $"{name}-n{i.ToString(CultureInfo.InvariantCulture)}";
                 var port = TestPorts.GetFree();
+                var overrides = options.ConfigureNode?.Invoke(cluster, i);
+                var nodeSettings = new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase);
+                foreach (var (k, v) in overrides?.Settings ?? new Dictionary<string, string>())
+                {
+                    nodeSettings[k] = v;
+                }
+
                 var args = new List<string> { "--urls", $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", $"--Parley:NodeId={id}" };
-                args.AddRange(settings.Select(kv => $"--Parley:{kv.Key}={kv.Value}"));
+                args.AddRange(nodeSettings.Select(kv => $"--Parley:{kv.Key}={kv.Value}"));
                 args.Add("--Logging:LogLevel:Default=Information");
                 args.Add("--Logging:LogLevel:Microsoft.AspNetCore=Warning");
 
                 // The key goes through the environment, as a deployment would pass it.
                 var env = new Dictionary<string, string> { ["Parley__JwtKey"] = cluster.JwtKey, ["DOTNET_NOLOGO"] = "1" };
+                foreach (var (k, v) in overrides?.Environment ?? new Dictionary<string, string>())
+                {
+                    env[k] = v;
+                }
+
                 cluster._nodes.Add(new ClusterNode(id, port, args, env));
             }
 
