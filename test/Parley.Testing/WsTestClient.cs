@@ -15,6 +15,10 @@ public sealed class WsTestClient : IAsyncDisposable
 
     private readonly ClientWebSocket _ws;
     private readonly Channel<JsonElement> _incoming = Channel.CreateUnbounded<JsonElement>();
+
+    // "msg" frames read past while SendMessageAsync waited for its ack: the protocol does not order a sender's own
+    // msg against its ack, so a later wait must still see them.
+    private readonly Queue<JsonElement> _passed = new();
     private readonly List<JsonElement> _all = [];
     private readonly TaskCompletionSource<WebSocketCloseStatus?> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _reader;
@@ -98,17 +102,32 @@ public sealed class WsTestClient : IAsyncDisposable
     }
 
     /// <summary>Waits for the next frame matching <paramref name="match"/>, skipping others.</summary>
-    public async Task<JsonElement> WaitForAsync(Func<JsonElement, bool> match, TimeSpan? timeout = null)
+    public Task<JsonElement> WaitForAsync(Func<JsonElement, bool> match, TimeSpan? timeout = null) => WaitForAsync(match, keepPassedMessages: false, timeout);
+
+    private async Task<JsonElement> WaitForAsync(Func<JsonElement, bool> match, bool keepPassedMessages, TimeSpan? timeout)
     {
         using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
         try
         {
+            while (!keepPassedMessages && _passed.TryDequeue(out var earlier))
+            {
+                if (match(earlier))
+                {
+                    return earlier;
+                }
+            }
+
             while (true)
             {
                 var frame = await _incoming.Reader.ReadAsync(cts.Token);
                 if (match(frame))
                 {
                     return frame;
+                }
+
+                if (keepPassedMessages && frame.Op() == "msg")
+                {
+                    _passed.Enqueue(frame);
                 }
             }
         }
@@ -130,7 +149,7 @@ public sealed class WsTestClient : IAsyncDisposable
     {
         var cid = clientMsgId ?? Guid.NewGuid().ToString("N");
         await SendAsync(new { op = "send", conv, clientMsgId = cid, body });
-        return await WaitForAsync(f => (f.Op() == "ack" && f.Str("clientMsgId") == cid) || (f.Op() == "error" && f.Str("ref") == cid));
+        return await WaitForAsync(f => (f.Op() == "ack" && f.Str("clientMsgId") == cid) || (f.Op() == "error" && f.Str("ref") == cid), keepPassedMessages: true, timeout: null);
     }
 
     /// <summary>True when no frame matching <paramref name="match"/> arrives within <paramref name="window"/>.</summary>
