@@ -35,9 +35,9 @@ public static class Report
         var charts = Path.Combine(docs, "reliability");
         Directory.CreateDirectory(charts);
         var path = Path.Combine(docs, "reliability.md");
-        var intro = File.Exists(path) && File.ReadAllText(path) is var old && old.Contains(IntroEnd, StringComparison.Ordinal)
-            ? old[..old.IndexOf(IntroEnd, StringComparison.Ordinal)]
-            : "# Reliability\n\n";
+        // Everything above the marker is hand-written and kept; a page without the marker is kept whole as the intro.
+        var old = File.Exists(path) ? File.ReadAllText(path) : "# Reliability\n\n";
+        var intro = old.Contains(IntroEnd, StringComparison.Ordinal) ? old[..old.IndexOf(IntroEnd, StringComparison.Ordinal)] : old.TrimEnd() + "\n\n";
         var md = new StringBuilder(intro).AppendLine(IntroEnd).AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Run of {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores: 3 nodes behind nginx, PostgreSQL, RabbitMQ, Redis; {options.Users} SDK clients in {options.Rooms} rooms and {options.Users / 2} DMs, {options.Rate} sends/s offered. Command: `eng/chaos.sh`.");
         md.AppendLine();

@@ -54,6 +54,23 @@ public sealed class RunContext(ParleyCluster cluster, Workload workload, Driver 
         }
     }
 
+    /// <summary>
+    /// A timing target (a p99, a deadline): a violation in the full campaign; in the short one, inside the test command
+    /// on a shared machine, a printed miss (timed assertions do not belong in tests).
+    /// </summary>
+    public void ExpectTimely(bool ok, string miss)
+    {
+        if (Options.TimingTargetsFail)
+        {
+            Expect(ok, miss);
+        }
+        else if (!ok)
+        {
+            Figure("timing target missed (not failed in the short campaign)", miss);
+            Log("TIMING TARGET MISSED: " + miss);
+        }
+    }
+
     public static void Log(string line) => Console.WriteLine($"  [{DateTime.UtcNow:HH:mm:ss}] {line}");
 
     /// <summary>The node holding the most workload clients.</summary>
@@ -90,9 +107,11 @@ public sealed class RunContext(ParleyCluster cluster, Workload workload, Driver 
 }
 
 /// <summary>Sizes and pacing of a campaign.</summary>
-public sealed record CampaignOptions(int Users, int Rooms, double Rate, TimeSpan Warmup, TimeSpan AfterHeal, int StormClients)
+public sealed record CampaignOptions(int Users, int Rooms, double Rate, TimeSpan Warmup, TimeSpan AfterHeal, int StormClients, bool TimingTargetsFail)
 {
-    public static CampaignOptions Full { get; } = new(300, 20, 40, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), 1000);
+    public static CampaignOptions Full { get; } = new(300, 20, 40, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), 1000, TimingTargetsFail: true);
 
-    public static CampaignOptions Short { get; } = new(150, 20, 30, TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(6), 400);
+    // The short campaign runs inside the test command on shared machines: a missed timing target (reconnect p99,
+    // answer deadlines) is printed, not failed; correctness (lost, duplicated, unexpected, order, unacked) always fails.
+    public static CampaignOptions Short { get; } = new(150, 20, 30, TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(6), 400, TimingTargetsFail: false);
 }

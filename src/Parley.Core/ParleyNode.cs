@@ -68,14 +68,39 @@ public sealed class ParleyNode : IAsyncDisposable
     /// <summary>True once a graceful stop began: no new connections are accepted.</summary>
     public bool IsDraining => _draining;
 
-    /// <summary>Initializes the store, then starts the bus, presence and the periodic head check.</summary>
+    /// <summary>
+    /// Initializes the store (waiting up to <see cref="ParleyOptions.StoreStartupWaitMs"/> while it is unavailable), then
+    /// starts the bus, presence and the periodic head check.
+    /// </summary>
     public async Task StartAsync(CancellationToken ct)
     {
-        await Store.InitializeAsync(ct);
+        await InitializeStoreAsync(ct);
         await Bus.StartAsync(Hub, ct);
         await Presence.StartAsync(Hub, ct);
         _headChecks = Hub.RunHeadChecksAsync(_stop.Token);
         _log.LogInformation("node {Node} started", Options.NodeId);
+    }
+
+    // A node (re)started while PostgreSQL is restarting or slow to accept connections waits for it rather than exiting:
+    // in a rolling restart on a busy machine, every start attempt outlasted the 3 s connect timeout (fault campaign).
+    private async Task InitializeStoreAsync(CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMilliseconds(Options.StoreStartupWaitMs);
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                await Store.InitializeAsync(ct);
+                return;
+            }
+            catch (StoreUnavailableException e) when (DateTime.UtcNow + delay < deadline)
+            {
+                _log.LogWarning("store unavailable at start-up ({Reason}); retrying in {Delay} ms", e.Message, delay.TotalMilliseconds);
+                await Task.Delay(delay, ct);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
     }
 
     /// <summary>Graceful drain: stop accepting, close every socket with 1012 so clients resume on other nodes.</summary>

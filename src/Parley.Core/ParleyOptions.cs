@@ -45,6 +45,9 @@ public sealed class ParleyOptions
     /// <summary>A send still queued for the store after this long is answered unavailable without being stored.</summary>
     public int StoreQueueTimeoutMs { get; set; } = 4_000;
 
+    /// <summary>How long a starting node waits for an unavailable store before it gives up (and exits).</summary>
+    public int StoreStartupWaitMs { get; set; } = 60_000;
+
     /// <summary>How often the node re-checks the heads of its conversations against the store (healing lost bus events).</summary>
     public int HeadCheckIntervalMs { get; set; } = 5_000;
 

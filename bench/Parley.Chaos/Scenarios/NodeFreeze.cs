@@ -33,7 +33,7 @@ public sealed class NodeFreeze : Scenario
         ctx.Figure("moved off it within 20 s", $"{moved.Count}");
         ctx.Figure("noticed the freeze after (p50)", Percentile.Of(moved, 0.5));
         ctx.Figure("frozen node's user offline after", offline);
-        ctx.Expect(offline < 3.5, $"the frozen node's user went offline after {offline?.ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ?? "never"} s (TTL 2 s)");
+        ctx.ExpectTimely(offline < 3.5, $"the frozen node's user went offline after {offline?.ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ?? "never"} s (TTL 2 s)");
     }
 
     public override async ValueTask DisposeAsync()

@@ -1,0 +1,74 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Memory;
+using Parley.Store.Sqlite;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+/// <summary>A node started while its store is unavailable waits for it (bounded) instead of exiting at once.</summary>
+[Trait("Tier", "Server")]
+public sealed class NodeStartupTests
+{
+    [Fact]
+    public async Task A_node_whose_store_is_unavailable_for_its_first_attempts_starts_once_the_store_answers()
+    {
+        var store = FlakyStore.Wrap(Sqlite(), failures: 2);
+        await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { StoreStartupWaitMs = 30_000 }, NullLoggerFactory.Instance);
+
+        await node.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(3, ((FlakyStore)(object)store).InitializeCalls);
+    }
+
+    [Fact]
+    public async Task A_node_gives_up_once_the_startup_wait_is_over()
+    {
+        var store = FlakyStore.Wrap(Sqlite(), failures: int.MaxValue);
+        await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { StoreStartupWaitMs = 1_000 }, NullLoggerFactory.Instance);
+
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => node.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.InRange(((FlakyStore)(object)store).InitializeCalls, 2, 5);
+    }
+
+    private static SqliteChatStore Sqlite() => new(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("startup"), "parley.db") });
+
+    /// <summary>An <see cref="IChatStore"/> whose first <c>InitializeAsync</c> calls fail as unavailable; everything else goes to the real store.</summary>
+    public class FlakyStore : DispatchProxy
+    {
+        private IChatStore _inner = null!;
+        private int _failures;
+
+        public int InitializeCalls { get; private set; }
+
+        public static IChatStore Wrap(IChatStore inner, int failures)
+        {
+            var proxy = Create<IChatStore, FlakyStore>();
+            var flaky = (FlakyStore)(object)proxy;
+            flaky._inner = inner;
+            flaky._failures = failures;
+            return proxy;
+        }
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            if (targetMethod?.Name == nameof(IChatStore.InitializeAsync))
+            {
+                InitializeCalls++;
+                if (_failures-- > 0)
+                {
+                    return Task.FromException(new StoreUnavailableException("not yet"));
+                }
+            }
+
+            try
+            {
+                return targetMethod!.Invoke(_inner, args);
+            }
+            catch (TargetInvocationException e) when (e.InnerException is not null)
+            {
+                throw e.InnerException;
+            }
+        }
+    }
+}
