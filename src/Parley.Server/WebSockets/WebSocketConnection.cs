@@ -18,6 +18,10 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private const int MaxInFlightOps = 256;
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(3);
 
+    // A slow consumer is closed because it does not read: its close frame is stuck behind the queue it did not take,
+    // so waiting the full grace for it only keeps its buffers longer.
+    private static readonly TimeSpan SlowConsumerCloseGrace = TimeSpan.FromMilliseconds(500);
+
     private readonly WebSocket _socket;
     private readonly ParleyNode _node;
     private readonly TokenService _tokens;
@@ -100,7 +104,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
         _closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         StartSending();
         // A peer that does not take the close frame (a stuck reader keeps the send blocked) is torn down regardless.
-        _ = Task.Delay(CloseGrace).ContinueWith(
+        _ = Task.Delay(closeCode == CloseCodes.SlowConsumer ? SlowConsumerCloseGrace : CloseGrace).ContinueWith(
             _ =>
             {
                 _socket.Abort();
