@@ -37,6 +37,8 @@ public sealed class FaultProxyTests(NodeFixture node) : IClassFixture<NodeFixtur
             await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync("healthz"));
         }
 
+        // Links end asynchronously once both sides closed (the last HttpClient was just disposed): none stays open.
+        await WaitUntilAsync(() => proxy.OpenLinks == 0);
         Assert.Equal(0, proxy.OpenLinks);
     }
 
