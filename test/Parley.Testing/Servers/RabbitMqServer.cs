@@ -182,7 +182,7 @@ public sealed class RabbitMqServer : IAsyncDisposable
             {
                 await RabbitmqctlAsync("stop", PidFile);
             }
-            catch (InvalidOperationException)
+            catch (Exception e) when (e is InvalidOperationException or TimeoutException)
             {
                 // Falls through to the kill below; the exit is what matters.
             }
@@ -201,7 +201,7 @@ public sealed class RabbitMqServer : IAsyncDisposable
     /// <summary>Runs <c>rabbitmqctl -n &lt;node&gt; args…</c> and returns its standard output; throws when it fails.</summary>
     public async Task<string> RabbitmqctlAsync(params string[] args)
     {
-        var (exitCode, stdout, stderr) = await RunAsync(CtlScript, ["-n", NodeName, .. args], TimeSpan.FromSeconds(30));
+        var (exitCode, stdout, stderr) = await ToolRunner.RunAsync(CtlScript, ["-n", NodeName, .. args], TimeSpan.FromSeconds(30));
         if (exitCode != 0)
         {
             throw new InvalidOperationException($"rabbitmqctl {string.Join(' ', args)} exited with {exitCode}: {stderr}{stdout}");
@@ -257,40 +257,10 @@ public sealed class RabbitMqServer : IAsyncDisposable
 
     private static void Run(string file, params string[] args)
     {
-        var (exitCode, stdout, stderr) = RunAsync(file, args, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+        var (exitCode, stdout, stderr) = ToolRunner.RunAsync(file, args, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
         if (exitCode != 0)
         {
             throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited with {exitCode}: {stderr}{stdout}");
         }
-    }
-
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
     }
 }
