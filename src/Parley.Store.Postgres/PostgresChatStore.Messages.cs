@@ -6,30 +6,8 @@ namespace Parley.Store.Postgres;
 /// <summary>Appending and reading messages, and the per-member watermarks.</summary>
 public sealed partial class PostgresChatStore
 {
-    // Row locks on the counter rows are taken in id order by every append, on every node, so two batches that share
-    // conversations wait for each other instead of deadlocking.
-    private const string LockHeadsSql = "SELECT id, last_seq FROM conversations WHERE id = ANY(@convs) ORDER BY id FOR NO KEY UPDATE";
-
-    private const string MembersSql = """
-        SELECT m.conv_id, m.user_id
-        FROM members m JOIN unnest(@convs, @users) AS k (conv_id, user_id) ON m.conv_id = k.conv_id AND m.user_id = k.user_id
-        """;
-
-    private const string OriginalsSql = $"""
-        SELECT {QualifiedMessageColumns}
-        FROM messages m JOIN unnest(@convs, @senders, @keys) AS k (conv_id, sender_id, client_msg_id)
-            ON m.conv_id = k.conv_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id
-        """;
-
-    private const string SetHeadsSql = """
-        UPDATE conversations c SET last_seq = h.last_seq
-        FROM unnest(@convs, @seqs) AS h (id, last_seq) WHERE c.id = h.id
-        """;
-
-    private const string InsertSql = $"""
-        INSERT INTO messages ({MessageColumns})
-        SELECT * FROM unnest(@convs, @seqs, @ids, @senders, @names, @bodies, @ts, @keys, @nodes)
-        """;
+    // See PostgresSchema.AppendFunction: locks, membership and duplicate checks, seqs and inserts in one statement.
+    private const string AppendSql = "SELECT o_outcome, o_seq, o_id, o_name, o_body, o_ts, o_node FROM parley_append(@convs, @senders, @keys, @ids, @names, @bodies, @ts, @nodes)";
 
     /// <inheritdoc />
     public Task<IReadOnlyList<AppendResult>> AppendBatchAsync(IReadOnlyList<AppendRequest> batch, CancellationToken ct)
@@ -55,97 +33,48 @@ public sealed partial class PostgresChatStore
     }
 
     /// <summary>
-    /// One transaction in three round trips: lock the counter rows and read memberships and earlier copies; store the
-    /// new messages with their counters; commit.
+    /// One statement, one round trip: its implicit transaction commits before the server finishes answering, and the
+    /// answer is read to its end (where a failed commit would be reported) before any result is returned.
     /// </summary>
     private async Task<IReadOnlyList<AppendResult>> AppendOnceAsync(IReadOnlyList<AppendRequest> batch, CancellationToken ct)
     {
-        var convs = batch.Select(r => r.Conv).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
-        var pairs = batch.Select(r => (r.Conv, r.SenderId)).Distinct().ToArray();
-        var keys = batch.Select(r => (r.Conv, r.SenderId, r.ClientMsgId)).Distinct().ToArray();
-
-        await using var connection = await _dataSource.OpenConnectionAsync(ct);
-        await using var tx = await connection.BeginTransactionAsync(ct);
-
-        var heads = new Dictionary<string, long>(StringComparer.Ordinal);
-        var members = new HashSet<(string Conv, string User)>();
-        var known = new Dictionary<(string Conv, string Sender, string Key), StoredMessage>();
-        await using (var read = new NpgsqlBatch(connection, tx))
-        {
-            // Statements of a batch run in order, each with a fresh snapshot, so the reads below see everything
-            // committed by the appends that held these locks before us.
-            read.BatchCommands.Add(Statement(LockHeadsSql, P("convs", convs)));
-            read.BatchCommands.Add(Statement(MembersSql, P("convs", pairs.Select(p => p.Conv).ToArray()), P("users", pairs.Select(p => p.SenderId).ToArray())));
-            read.BatchCommands.Add(Statement(
-                OriginalsSql,
-                P("convs", keys.Select(k => k.Conv).ToArray()),
-                P("senders", keys.Select(k => k.SenderId).ToArray()),
-                P("keys", keys.Select(k => k.ClientMsgId).ToArray())));
-            await using var r = await read.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                heads[r.GetString(0)] = r.GetInt64(1);
-            }
-
-            await r.NextResultAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                members.Add((r.GetString(0), r.GetString(1)));
-            }
-
-            await r.NextResultAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                var m = ReadMessage(r);
-                known[(m.Conv, m.From, m.ClientMsgId)] = m;
-            }
-        }
-
+        await using var cmd = _dataSource.CreateCommand(AppendSql);
+        AddParameters(cmd, [
+            P("convs", batch.Select(r => r.Conv).ToArray()),
+            P("senders", batch.Select(r => r.SenderId).ToArray()),
+            P("keys", batch.Select(r => r.ClientMsgId).ToArray()),
+            P("ids", batch.Select(r => r.MessageId).ToArray()),
+            P("names", batch.Select(r => r.SenderName).ToArray()),
+            P("bodies", batch.Select(r => r.Body).ToArray()),
+            P("ts", batch.Select(r => r.Ts).ToArray()),
+            P("nodes", batch.Select(r => r.Node).ToArray())]);
         var results = new AppendResult[batch.Count];
-        var stored = new List<StoredMessage>(batch.Count);
-        for (var i = 0; i < batch.Count; i++)
+        var i = 0;
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
         {
-            var req = batch[i];
-            if (!members.Contains((req.Conv, req.SenderId)))
+            for (; await r.ReadAsync(ct); i++)
             {
-                results[i] = AppendResult.NotMember;
+                var req = batch[i];
+                results[i] = r.GetInt16(0) switch
+                {
+                    1 => new AppendResult(AppendStatus.Stored, new StoredMessage(
+                        req.Conv, r.GetInt64(1), req.MessageId, req.SenderId, req.SenderName, req.Body, req.Ts, req.ClientMsgId, req.Node)),
+                    2 => new AppendResult(AppendStatus.Duplicate, new StoredMessage(
+                        req.Conv, r.GetInt64(1), r.GetString(2), req.SenderId, r.GetString(3), r.GetString(4), r.GetInt64(5), req.ClientMsgId, r.GetString(6))),
+                    _ => AppendResult.NotMember,
+                };
             }
-            else if (known.TryGetValue((req.Conv, req.SenderId, req.ClientMsgId), out var original))
+
+            while (await r.NextResultAsync(ct))
             {
-                results[i] = new AppendResult(AppendStatus.Duplicate, original);
-            }
-            else
-            {
-                var seq = heads[req.Conv] + 1;
-                heads[req.Conv] = seq;
-                var message = new StoredMessage(req.Conv, seq, req.MessageId, req.SenderId, req.SenderName, req.Body, req.Ts, req.ClientMsgId, req.Node);
-                known[(req.Conv, req.SenderId, req.ClientMsgId)] = message;
-                stored.Add(message);
-                results[i] = new AppendResult(AppendStatus.Stored, message);
             }
         }
 
-        if (stored.Count > 0)
+        if (i != batch.Count)
         {
-            var touched = stored.Select(m => m.Conv).Distinct(StringComparer.Ordinal).ToArray();
-            await using var write = new NpgsqlBatch(connection, tx);
-            write.BatchCommands.Add(Statement(SetHeadsSql, P("convs", touched), P("seqs", touched.Select(c => heads[c]).ToArray())));
-            write.BatchCommands.Add(Statement(
-                InsertSql,
-                P("convs", stored.Select(m => m.Conv).ToArray()),
-                P("seqs", stored.Select(m => m.Seq).ToArray()),
-                P("ids", stored.Select(m => m.Id).ToArray()),
-                P("senders", stored.Select(m => m.From).ToArray()),
-                P("names", stored.Select(m => m.FromName).ToArray()),
-                P("bodies", stored.Select(m => m.Body).ToArray()),
-                P("ts", stored.Select(m => m.Ts).ToArray()),
-                P("keys", stored.Select(m => m.ClientMsgId).ToArray()),
-                P("nodes", stored.Select(m => m.Node).ToArray())));
-            await write.ExecuteNonQueryAsync(ct);
+            throw new InvalidOperationException($"parley_append answered {i} rows for {batch.Count} requests");
         }
 
-        // Not cancellable: once the commit is sent, giving up on its answer would only hide whether it happened.
-        await tx.CommitAsync(CancellationToken.None);
         return results;
     }
 

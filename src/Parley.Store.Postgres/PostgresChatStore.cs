@@ -18,7 +18,7 @@ public sealed partial class PostgresChatStore : IChatStore
         ArgumentException.ThrowIfNullOrWhiteSpace(options.ConnectionString);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxConcurrentAppends, 1);
         MaxConcurrentAppends = options.MaxConcurrentAppends;
-        _dataSource = NpgsqlDataSource.Create(WithFailFastTimeouts(options.ConnectionString));
+        _dataSource = NpgsqlDataSource.Create(WithDefaults(options.ConnectionString));
     }
 
     /// <inheritdoc />
@@ -108,7 +108,7 @@ public sealed partial class PostgresChatStore : IChatStore
         }
     }
 
-    private static string WithFailFastTimeouts(string connectionString)
+    private static string WithDefaults(string connectionString)
     {
         var given = new DbConnectionStringBuilder { ConnectionString = connectionString };
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
@@ -120,6 +120,20 @@ public sealed partial class PostgresChatStore : IChatStore
         if (!given.ContainsKey("Command Timeout") && !given.ContainsKey("CommandTimeout"))
         {
             builder.CommandTimeout = 5;
+        }
+
+        // The same few statements run for every batch: prepared once per connection, PostgreSQL parses and plans them
+        // once instead of on every call. A pooled connection is handed back as it is (no DISCARD ALL, which would drop
+        // those prepared statements); the store never leaves session state behind.
+        if (!given.ContainsKey("Max Auto Prepare") && !given.ContainsKey("MaxAutoPrepare"))
+        {
+            builder.MaxAutoPrepare = 32;
+            builder.AutoPrepareMinUsages = 2;
+        }
+
+        if (!given.ContainsKey("No Reset On Close") && !given.ContainsKey("NoResetOnClose"))
+        {
+            builder.NoResetOnClose = true;
         }
 
         return builder.ConnectionString;

@@ -61,7 +61,58 @@ internal static class PostgresSchema
             UNIQUE (conv_id, sender_id, client_msg_id)
         );
         """,
+        AppendFunction,
     ];
+
+    /// <summary>
+    /// Migration 2: the whole append of a batch as one statement, so a batch is one round trip whose implicit
+    /// transaction commits before the statement's answer is complete. Per request, in order: a sender who is not a
+    /// member gets outcome 0; a (conv, sender, clientMsgId) stored before — in an earlier batch or earlier in this one —
+    /// gets 2 with the original; anything else is stored with the conversation's next seq and gets 1.
+    /// </summary>
+    /// <remarks>
+    /// The counter rows are locked first, in id order, by every append on every node, so batches sharing conversations
+    /// queue instead of deadlocking. Each statement of a PL/pgSQL function takes a fresh snapshot, so the membership
+    /// and duplicate checks after the lock see everything committed by the appends that held it before.
+    /// </remarks>
+    private const string AppendFunction = """
+        CREATE FUNCTION parley_append(
+            p_convs text[], p_senders text[], p_keys text[], p_ids text[], p_names text[],
+            p_bodies text[], p_ts bigint[], p_nodes text[])
+        RETURNS TABLE (o_outcome smallint, o_seq bigint, o_id text, o_name text, o_body text, o_ts bigint, o_node text)
+        LANGUAGE plpgsql AS $fn$
+        DECLARE
+            i integer;
+            found_row record;
+        BEGIN
+            PERFORM 1 FROM conversations c WHERE c.id = ANY (p_convs) ORDER BY c.id FOR NO KEY UPDATE OF c;
+            FOR i IN 1 .. coalesce(array_length(p_convs, 1), 0) LOOP
+                o_seq := NULL; o_id := NULL; o_name := NULL; o_body := NULL; o_ts := NULL; o_node := NULL;
+                IF NOT EXISTS (SELECT 1 FROM members mb WHERE mb.conv_id = p_convs[i] AND mb.user_id = p_senders[i]) THEN
+                    o_outcome := 0;
+                    RETURN NEXT;
+                    CONTINUE;
+                END IF;
+
+                SELECT ms.seq, ms.id, ms.sender_name, ms.body, ms.ts, ms.node INTO found_row
+                FROM messages ms
+                WHERE ms.conv_id = p_convs[i] AND ms.sender_id = p_senders[i] AND ms.client_msg_id = p_keys[i];
+                IF FOUND THEN
+                    o_outcome := 2;
+                    o_seq := found_row.seq; o_id := found_row.id; o_name := found_row.sender_name;
+                    o_body := found_row.body; o_ts := found_row.ts; o_node := found_row.node;
+                ELSE
+                    UPDATE conversations c SET last_seq = c.last_seq + 1 WHERE c.id = p_convs[i] RETURNING c.last_seq INTO o_seq;
+                    INSERT INTO messages (conv_id, seq, id, sender_id, sender_name, body, ts, client_msg_id, node)
+                    VALUES (p_convs[i], o_seq, p_ids[i], p_senders[i], p_names[i], p_bodies[i], p_ts[i], p_keys[i], p_nodes[i]);
+                    o_outcome := 1;
+                END IF;
+
+                RETURN NEXT;
+            END LOOP;
+        END
+        $fn$
+        """;
 
     /// <summary>Applies every migration the database has not recorded yet.</summary>
     public static async Task MigrateAsync(NpgsqlDataSource dataSource, CancellationToken ct)
