@@ -14,6 +14,7 @@ public sealed class ParleyNode : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger<ParleyNode> _log;
     private Task _headChecks = Task.CompletedTask;
+    private Task _expirySweep = Task.CompletedTask;
     private volatile bool _draining;
     private int _disposed;
 
@@ -70,7 +71,7 @@ public sealed class ParleyNode : IAsyncDisposable
 
     /// <summary>
     /// Initializes the store (waiting up to <see cref="ParleyOptions.StoreStartupWaitMs"/> while it is unavailable), then
-    /// starts the bus, presence and the periodic head check.
+    /// starts the bus, presence, the periodic head check and the credentials expiry sweep.
     /// </summary>
     public async Task StartAsync(CancellationToken ct)
     {
@@ -78,6 +79,7 @@ public sealed class ParleyNode : IAsyncDisposable
         await Bus.StartAsync(Hub, ct);
         await Presence.StartAsync(Hub, ct);
         _headChecks = Hub.RunHeadChecksAsync(_stop.Token);
+        _expirySweep = Hub.RunExpirySweepAsync(_stop.Token);
         _log.LogInformation("node {Node} started", Options.NodeId);
     }
 
@@ -153,6 +155,7 @@ public sealed class ParleyNode : IAsyncDisposable
 
         await _stop.CancelAsync();
         await _headChecks;
+        await _expirySweep;
         await Messages.DisposeAsync();
         await Watermarks.DisposeAsync();
         await Presence.DisposeAsync();

@@ -152,6 +152,44 @@ public sealed class ConversationTests(NodeFixture node) : IClassFixture<NodeFixt
     }
 
     [Fact]
+    public async Task A_member_of_many_rooms_gets_each_rooms_messages_and_none_after_leaving_one()
+    {
+        // More rooms than a session's small conversation set holds inline, joined while connected and at hello.
+        var owner = await Api.RegisterAsync("many");
+        var member = await Api.RegisterAsync("manym");
+        var rooms = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            rooms.Add(await Api.CreateRoomAsync(owner, $"many {i}"));
+            if (i < 10)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await Api.JoinAsync(member, rooms[i])).Status);
+            }
+        }
+
+        await using var o = await node.HelloAsync(owner);
+        await using var m = await node.HelloAsync(member);
+        for (var i = 10; i < 20; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await Api.JoinAsync(member, rooms[i])).Status);
+            await m.WaitForAsync(f => f.Op() == "conversation" && f.GetProperty("conversation").Str("id") == rooms[i]);
+        }
+
+        foreach (var room in rooms)
+        {
+            await o.SendMessageAsync(room, "to " + room);
+            await m.WaitForAsync(f => f.Op() == "msg" && f.Str("conv") == room && f.Str("body") == "to " + room);
+        }
+
+        Assert.Equal(HttpStatusCode.NoContent, (await Api.LeaveAsync(member, rooms[3])).Status);
+        await m.WaitForAsync(f => f.Op() == "member" && f.Str("change") == "left" && f.Str("conv") == rooms[3]);
+        await o.SendMessageAsync(rooms[3], "after leaving");
+        await o.SendMessageAsync(rooms[17], "still here");
+        await m.WaitForAsync(f => f.Op() == "msg" && f.Str("conv") == rooms[17] && f.Str("body") == "still here");
+        Assert.True(await m.NoneWithinAsync(f => f.Op() == "msg" && f.Str("conv") == rooms[3], TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
     public async Task Stats_count_online_users_and_connections_without_auth()
     {
         var u = await Api.RegisterAsync("stats");

@@ -157,7 +157,7 @@ public sealed class ChatService
     /// <summary>Tells the other members that <paramref name="typist"/> is typing. Nothing is stored.</summary>
     public async Task TypingAsync(Session session, string conv)
     {
-        if (!session.Conversations.ContainsKey(conv))
+        if (!session.Conversations.Contains(conv))
         {
             // The session's set can lag a join made on another node; the store decides.
             await RequireMemberAsync(conv, session.UserId);

@@ -152,7 +152,7 @@ internal sealed class ConversationRoute
         try
         {
             // A session that no longer holds the conversation (it left, or closed) while this work was queued is skipped.
-            if (work.Session.IsClosed || !work.Session.Conversations.ContainsKey(ConvId) || _subs.Exists(s => s.Session == work.Session))
+            if (work.Session.IsClosed || !work.Session.Conversations.Contains(ConvId) || _subs.Exists(s => s.Session == work.Session))
             {
                 return;
             }

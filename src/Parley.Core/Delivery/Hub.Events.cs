@@ -126,17 +126,44 @@ public sealed partial class Hub
             var wanted = views.ToDictionary(v => v.Info.Id, StringComparer.Ordinal);
             foreach (var session in SessionsOf(userId))
             {
-                foreach (var conv in session.Conversations.Keys.Where(c => !wanted.ContainsKey(c)))
+                foreach (var conv in session.Conversations.Snapshot().Where(c => !wanted.ContainsKey(c)))
                 {
                     RemoveSessionFromConversation(session, conv);
                 }
 
-                foreach (var view in wanted.Values.Where(v => !session.Conversations.ContainsKey(v.Info.Id)).ToList())
+                foreach (var view in wanted.Values.Where(v => !session.Conversations.Contains(v.Info.Id)).ToList())
                 {
                     session.Send(ServerFrames.Conversation(view.ToDto(peerOnline: false)));
                     await SubscribeSessionsAsync([session], view.Info.Id, view.DeliveredSeq);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Closes sessions whose credentials have expired, checking every session once a second until
+    /// <paramref name="ct"/> is cancelled: one timer for the node instead of one per connection.
+    /// </summary>
+    public async Task RunExpirySweepAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                var now = Environment.TickCount64;
+                foreach (var session in _sessions.Values)
+                {
+                    if (session.TakeExpiry(now))
+                    {
+                        session.Send(ServerFrames.Error("hello", ErrorCodes.Unauthorized, "token expired"));
+                        session.Close(CloseCodes.Unauthorized, "token expired");
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
         }
     }
 

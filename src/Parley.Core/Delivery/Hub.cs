@@ -139,7 +139,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     public async Task DetachAsync(Session session)
     {
         var first = session.MarkClosed();
-        foreach (var conv in session.Conversations.Keys)
+        foreach (var conv in session.Conversations.Snapshot())
         {
             RemoveSessionFromConversation(session, conv);
         }
@@ -197,13 +197,13 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     private bool TryAddSessionToConversation(Session session, string convId, out ConversationRoute route)
     {
         route = null!;
-        if (session.IsClosed || !session.Conversations.TryAdd(convId, 0))
+        if (session.IsClosed || !session.Conversations.TryAdd(convId))
         {
             return false;
         }
 
         route = AcquireRoute(convId);
-        if (session.IsClosed && session.Conversations.TryRemove(convId, out _))
+        if (session.IsClosed && session.Conversations.TryRemove(convId))
         {
             ReleaseRoute(convId);
             return false;
@@ -214,7 +214,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
 
     private void RemoveSessionFromConversation(Session session, string convId)
     {
-        if (!session.Conversations.TryRemove(convId, out _))
+        if (!session.Conversations.TryRemove(convId))
         {
             return;
         }

@@ -6,10 +6,11 @@ namespace Parley.Delivery;
 public sealed class Session
 {
     // Per-connection state is kept small (thousands of idle sessions per node): the presence map is created on the first
-    // presence frame, and the conversation set starts with one lock and a handful of buckets.
+    // presence frame, and the conversation set is a small array.
     private ConcurrentDictionary<string, bool>? _presenceSeen;
     private readonly IFrameSink _sink;
     private int _closed;
+    private long _expiresAt = long.MaxValue;
 
     internal Session(string id, string userId, string username, IFrameSink sink)
     {
@@ -29,10 +30,21 @@ public sealed class Session
     public string Username { get; }
 
     /// <summary>The conversations this connection receives (kept in step with membership events).</summary>
-    internal ConcurrentDictionary<string, byte> Conversations { get; } = new(concurrencyLevel: 1, capacity: 4, StringComparer.Ordinal);
+    internal ConversationSet Conversations { get; } = new();
 
     /// <summary>The presence update of this session's attach (awaited before its detach updates presence again).</summary>
     internal Task PresenceUpdate { get; set; } = Task.CompletedTask;
+
+    /// <summary>Sets when the session's credentials expire; the hub's sweep closes it then (4001).</summary>
+    public void ExpiresIn(TimeSpan left) =>
+        Volatile.Write(ref _expiresAt, Environment.TickCount64 + (long)Math.Clamp(left.TotalMilliseconds, 0, long.MaxValue / 2));
+
+    /// <summary>True once, when the credentials have expired at <paramref name="now"/> (<see cref="Environment.TickCount64"/>).</summary>
+    internal bool TakeExpiry(long now)
+    {
+        var at = Volatile.Read(ref _expiresAt);
+        return at <= now && Interlocked.CompareExchange(ref _expiresAt, long.MaxValue, at) == at;
+    }
 
     /// <summary>True once detached from the hub.</summary>
     public bool IsClosed => Volatile.Read(ref _closed) != 0;

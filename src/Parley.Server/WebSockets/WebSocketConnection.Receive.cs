@@ -6,9 +6,8 @@ namespace Parley.Server.WebSockets;
 /// <summary>The receive side: frames in, hello first, then client ops.</summary>
 internal sealed partial class WebSocketConnection
 {
-    private async Task<Timer?> ReceiveLoopAsync(CancellationToken aborted)
+    private async Task ReceiveLoopAsync(CancellationToken aborted)
     {
-        Timer? expiry = null;
         while (true)
         {
             // A zero-byte read waits for the next frame without holding a buffer: idle connections cost no read memory.
@@ -18,7 +17,7 @@ internal sealed partial class WebSocketConnection
             if (peek.MessageType == WebSocketMessageType.Close)
             {
                 Close((int)WebSocketCloseStatus.NormalClosure, "");
-                return expiry;
+                return;
             }
 
             var buffer = Pool.Rent(InitialReceiveBuffer);
@@ -45,7 +44,7 @@ internal sealed partial class WebSocketConnection
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
                         Close((int)WebSocketCloseStatus.NormalClosure, "");
-                        return expiry;
+                        return;
                     }
 
                     length += result.Count;
@@ -53,14 +52,14 @@ internal sealed partial class WebSocketConnection
                     if (length > ProtocolRules.MaxFrameBytes)
                     {
                         Close(CloseCodes.MessageTooBig, "frame over 64 KiB");
-                        return expiry;
+                        return;
                     }
                 }
 
                 if (length > ProtocolRules.MaxFrameBytes)
                 {
                     Close(CloseCodes.MessageTooBig, "frame over 64 KiB");
-                    return expiry;
+                    return;
                 }
 
                 if (peek.MessageType != WebSocketMessageType.Text)
@@ -72,7 +71,7 @@ internal sealed partial class WebSocketConnection
                 var parsed = ClientFrameParser.Parse(buffer.AsSpan(0, length));
                 Pool.Return(buffer);
                 buffer = null!;
-                expiry = await HandleAsync(parsed, aborted) ?? expiry;
+                await HandleAsync(parsed, aborted);
             }
             finally
             {
@@ -84,7 +83,7 @@ internal sealed partial class WebSocketConnection
         }
     }
 
-    private async Task<Timer?> HandleAsync(ClientFrameResult parsed, CancellationToken aborted)
+    private async Task HandleAsync(ClientFrameResult parsed, CancellationToken aborted)
     {
         if (!parsed.IsOk)
         {
@@ -94,7 +93,7 @@ internal sealed partial class WebSocketConnection
                 Close(CloseCodes.Unauthorized, "unauthorized");
             }
 
-            return null;
+            return;
         }
 
         var frame = parsed.Frame!;
@@ -103,10 +102,11 @@ internal sealed partial class WebSocketConnection
             if (frame.Op != ClientOp.Hello)
             {
                 SendError(frame.Op.ToString().ToLowerInvariant(), ErrorCodes.Unauthorized, "send hello first");
-                return null;
+                return;
             }
 
-            return await HelloAsync(frame, aborted);
+            await HelloAsync(frame, aborted);
+            return;
         }
 
         switch (frame.Op)
@@ -118,52 +118,47 @@ internal sealed partial class WebSocketConnection
                 Enqueue(ServerFrames.Pong(frame.PingT));
                 break;
             case ClientOp.Send:
-                await _inFlight.WaitAsync(aborted);
+                await EnterOpAsync(aborted);
                 _ = SendMessageAsync(_session, frame);
                 break;
             case ClientOp.Delivered:
             case ClientOp.Read:
-                await _inFlight.WaitAsync(aborted);
+                await EnterOpAsync(aborted);
                 _ = MarkAsync(_session, frame);
                 break;
             case ClientOp.Typing:
-                await _inFlight.WaitAsync(aborted);
+                await EnterOpAsync(aborted);
                 _ = TypingAsync(_session, frame);
                 break;
         }
-
-        return null;
     }
 
-    private async Task<Timer?> HelloAsync(ClientFrame hello, CancellationToken aborted)
+    /// <summary>Waits for one of the connection's <see cref="MaxInFlightOps"/> op slots (the semaphore is made on first use).</summary>
+    private Task EnterOpAsync(CancellationToken ct) => (_inFlight ??= new SemaphoreSlim(MaxInFlightOps)).WaitAsync(ct);
+
+    private void ExitOp() => _inFlight!.Release();
+
+    private async Task HelloAsync(ClientFrame hello, CancellationToken aborted)
     {
         var identity = await _tokens.ValidateAsync(hello.Token);
         if (identity is null)
         {
             SendError("hello", ErrorCodes.Unauthorized, "bad or expired token");
             Close(CloseCodes.Unauthorized, "unauthorized");
-            return null;
+            return;
         }
 
         if (Volatile.Read(ref _closing) != 0)
         {
-            return null;
+            return;
         }
 
         var session = _node.Hub.CreateSession(identity.UserId, identity.Username, this);
         _session = session;
         DisposeHelloTimer();
         Enqueue(ServerFrames.Welcome(identity.UserId, identity.Username, _node.Options.NodeId, _node.Options.HeartbeatMs));
-        var untilExpiry = _tokens.TimeLeft(identity);
-        var expiry = new Timer(
-            _ =>
-            {
-                SendError("hello", ErrorCodes.Unauthorized, "token expired");
-                Close(CloseCodes.Unauthorized, "token expired");
-            },
-            null,
-            untilExpiry < TimeSpan.Zero ? TimeSpan.Zero : untilExpiry > TimeSpan.FromDays(30) ? TimeSpan.FromDays(30) : untilExpiry,
-            Timeout.InfiniteTimeSpan);
+        // The hub's once-a-second sweep closes the session when its token expires: no timer per connection.
+        session.ExpiresIn(_tokens.TimeLeft(identity));
         try
         {
             await _node.Hub.AttachAsync(session, hello.Resume, aborted);
@@ -174,7 +169,7 @@ internal sealed partial class WebSocketConnection
             Close((int)WebSocketCloseStatus.EndpointUnavailable, "store unavailable");
         }
 
-        return expiry;
+        return;
     }
 
     private async Task SendMessageAsync(Delivery.Session session, ClientFrame frame)
@@ -199,7 +194,7 @@ internal sealed partial class WebSocketConnection
         }
         finally
         {
-            _inFlight.Release();
+            ExitOp();
         }
     }
 
@@ -221,7 +216,7 @@ internal sealed partial class WebSocketConnection
         }
         finally
         {
-            _inFlight.Release();
+            ExitOp();
         }
     }
 
@@ -242,7 +237,7 @@ internal sealed partial class WebSocketConnection
         }
         finally
         {
-            _inFlight.Release();
+            ExitOp();
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.WebSockets;
 using Parley.Protocol;
 
@@ -65,12 +66,15 @@ internal sealed partial class WebSocketConnection
             _draining = true;
         }
 
-        ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.DrainAsync(), this, preferLocal: true);
+        // Started on the caller's thread (a conversation's delivery loop, say): the frames are framed into the transport
+        // pipe right here and the transport's own I/O thread writes them to the socket, so a delivery costs no thread
+        // pool hop of its own. Only a flush held back by a slow reader continues asynchronously.
+        _ = DrainAsync();
     }
 
     private async Task DrainAsync()
     {
-        var batch = new ReadOnlyMemory<byte>[MaxBatchFrames];
+        var batch = ArrayPool<ReadOnlyMemory<byte>>.Shared.Rent(MaxBatchFrames);
         try
         {
             while (true)
@@ -125,6 +129,10 @@ internal sealed partial class WebSocketConnection
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
             _log.LogDebug(e, "send loop ended");
+        }
+        finally
+        {
+            ArrayPool<ReadOnlyMemory<byte>>.Shared.Return(batch, clearArray: true);
         }
 
         // Closing, or the socket failed: this drain never hands over again. The peer gets a few seconds to answer our

@@ -28,7 +28,6 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private readonly ILogger _log;
     private readonly PipeStream? _batching;
     private readonly Action? _abortTransport;
-    private readonly SemaphoreSlim _inFlight = new(MaxInFlightOps);
 
     private Session? _session;
     private int _closing;
@@ -42,6 +41,9 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private int _floodRejects;
 
     private Timer? _helloTimer;
+
+    // Created with the first op that needs it: a connection that never sends holds no semaphore.
+    private SemaphoreSlim? _inFlight;
 
     /// <param name="batching">The stream under <paramref name="socket"/> when frames may be coalesced into one write.</param>
     /// <param name="abortTransport">Tears the underlying connection down when the peer does not take the close.</param>
@@ -60,10 +62,9 @@ internal sealed partial class WebSocketConnection : IFrameSink
     public async Task RunAsync(CancellationToken aborted)
     {
         _helloTimer = new Timer(_ => { if (_session is null) Close(CloseCodes.Unauthorized, "no hello in time"); }, null, _node.Options.HelloTimeoutMs, Timeout.Infinite);
-        Timer? expiryTimer = null;
         try
         {
-            expiryTimer = await ReceiveLoopAsync(aborted);
+            await ReceiveLoopAsync(aborted);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
@@ -76,11 +77,6 @@ internal sealed partial class WebSocketConnection : IFrameSink
             if (_session is not null)
             {
                 await _node.Hub.DetachAsync(_session);
-            }
-
-            if (expiryTimer is not null)
-            {
-                await expiryTimer.DisposeAsync();
             }
 
             await _closed!.Task;
@@ -124,7 +120,8 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private void CountFlood()
     {
         var window = TimeSpan.FromMilliseconds(_node.Options.FloodWindowMs);
-        lock (_inFlight)
+        bool flooding;
+        lock (_queueLock)
         {
             if (Stopwatch.GetElapsedTime(_floodWindowStart) > window)
             {
@@ -132,10 +129,12 @@ internal sealed partial class WebSocketConnection : IFrameSink
                 _floodRejects = 0;
             }
 
-            if (++_floodRejects > _node.Options.FloodCloseAfterRejects)
-            {
-                Close(CloseCodes.RateLimited, "rate limit exceeded repeatedly");
-            }
+            flooding = ++_floodRejects > _node.Options.FloodCloseAfterRejects;
+        }
+
+        if (flooding)
+        {
+            Close(CloseCodes.RateLimited, "rate limit exceeded repeatedly");
         }
     }
 
