@@ -271,6 +271,12 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
             // Presence is best effort; it must never fail a connection's attach or detach.
             _log.LogWarning(e, "presence update for {User} failed", session.UserId);
         }
+
+        if (online)
+        {
+            // Done: the session need not keep this finished task (a detach awaits only one still running).
+            session.PresenceUpdate = Task.CompletedTask;
+        }
     }
 
     private async Task PublishPresenceAsync(string userId, bool online)

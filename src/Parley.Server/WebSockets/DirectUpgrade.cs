@@ -29,7 +29,19 @@ internal static class DirectUpgrade
         return listen;
     }
 
+    // Split in two so that what stays alive for the connection's whole life is a small state machine holding little
+    // more than the connection: the handshake's locals (buffers, head, services) are gone once it is accepted.
     private static async Task HandleAsync(ConnectionContext connection, ConnectionDelegate next, IServiceProvider services)
+    {
+        var ws = await AcceptAsync(connection, next, services);
+        if (ws is not null)
+        {
+            await ws.RunAsync(connection.ConnectionClosed);
+        }
+    }
+
+    /// <summary>The upgrade handshake: a connection ready to run, or null when Kestrel was handed the connection.</summary>
+    private static async Task<WebSocketConnection?> AcceptAsync(ConnectionContext connection, ConnectionDelegate next, IServiceProvider services)
     {
         var input = connection.Transport.Input;
         ReadResult read;
@@ -44,7 +56,7 @@ internal static class DirectUpgrade
                 catch (OperationCanceledException)
                 {
                     await next(connection);
-                    return;
+                    return null;
                 }
 
                 // Anything that does not start like "GET /ws" (TLS, another path, another method) is Kestrel's at
@@ -53,7 +65,7 @@ internal static class DirectUpgrade
                 {
                     input.AdvanceTo(read.Buffer.Start);
                     await next(connection);
-                    return;
+                    return null;
                 }
 
                 if (read.Buffer.PositionOf((byte)'\n') is not null && FindHeadEnd(read.Buffer) is not null)
@@ -65,7 +77,7 @@ internal static class DirectUpgrade
                 if (read.IsCompleted || read.Buffer.Length > MaxHeadBytes)
                 {
                     await next(connection);
-                    return;
+                    return null;
                 }
             }
         }
@@ -80,7 +92,7 @@ internal static class DirectUpgrade
             // Not ours to answer: Kestrel reads the same bytes from the start.
             input.AdvanceTo(buffer.Start);
             await next(connection);
-            return;
+            return null;
         }
 
         input.AdvanceTo(buffer.GetPosition(HeadEnd.Length, end));
@@ -92,23 +104,10 @@ internal static class DirectUpgrade
         var heartbeat = WebSocketEndpoint.Heartbeat(node);
         var stream = new PipeStream(connection.Transport);
         var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = heartbeat, KeepAliveTimeout = heartbeat });
-        try
-        {
-            var ws = new WebSocketConnection(socket, node, services.GetRequiredService<TokenService>(),
-                services.GetRequiredService<ILoggerFactory>().CreateLogger<WebSocketConnection>(), stream, connection.Abort);
-            await ws.RunAsync(connection.ConnectionClosed);
-        }
-        finally
-        {
-            // A clean close handshake ends with a graceful shutdown of the transport; anything else (a peer gone
-            // silent, a slow consumer, a lost connection) may have output stuck behind a peer that does not read.
-            if (socket.State != WebSocketState.Closed)
-            {
-                connection.Abort();
-            }
-
-            socket.Dispose();
-        }
+        // The connection's RunAsync disposes the socket; a peer that does not take the close is torn down by its close
+        // grace (WebSocketConnection.Close), and Kestrel shuts the transport down when this middleware returns.
+        return new WebSocketConnection(socket, node, services.GetRequiredService<TokenService>(),
+            services.GetRequiredService<ILoggerFactory>().CreateLogger<WebSocketConnection>(), stream, connection.Abort);
     }
 
     private static bool CouldBeUpgrade(ReadOnlySequence<byte> buffer)

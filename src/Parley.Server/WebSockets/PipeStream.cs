@@ -55,13 +55,13 @@ internal sealed class PipeStream(IDuplexPipe transport) : Stream
     /// the output pipe and flushes them together: one copy of each payload, one socket write for the batch. Holds the
     /// write lock throughout, so frames the runtime's WebSocket writes itself (pings, pongs, close) never interleave.
     /// </summary>
-    public async ValueTask WriteTextFramesAsync(ReadOnlyMemory<byte>[] frames, int count, Func<bool> stop)
+    public async ValueTask WriteTextFramesAsync(ReadOnlyMemory<byte>[] frames, int count, IWriteStop stop)
     {
         await _write.WaitAsync();
         try
         {
             var output = transport.Output;
-            for (var i = 0; i < count && !stop(); i++)
+            for (var i = 0; i < count && !stop.StopWriting; i++)
             {
                 var payload = frames[i].Span;
                 var header = output.GetSpan(10);
@@ -183,4 +183,10 @@ internal sealed class PipeStream(IDuplexPipe transport) : Stream
 
         base.Dispose(disposing);
     }
+}
+
+/// <summary>Asked before each frame of a batch: true once the rest of the batch is to be dropped.</summary>
+internal interface IWriteStop
+{
+    bool StopWriting { get; }
 }

@@ -19,7 +19,6 @@ internal sealed partial class WebSocketConnection
     private readonly int _maxQueued;
     private Queue<ReadOnlyMemory<byte>>? _queue;
     private bool _draining;
-    private Func<bool>? _stopSending;
 
     /// <inheritdoc />
     public bool TrySend(ReadOnlyMemory<byte> frame)
@@ -97,11 +96,8 @@ internal sealed partial class WebSocketConnection
 
                     if (n == 0)
                     {
-                        if (queue is { Count: 0 } && queue.EnsureCapacity(0) > 64)
-                        {
-                            // A burst grew the queue: let the idle connection give the array back.
-                            _queue = null;
-                        }
+                        // Nothing left to send: an idle connection holds no queue (the next frame makes a small one).
+                        _queue = null;
 
                         if (Volatile.Read(ref _closing) == 0)
                         {
@@ -146,7 +142,7 @@ internal sealed partial class WebSocketConnection
     {
         if (_batching is not null && _socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
-            await _batching.WriteTextFramesAsync(frames, count, _stopSending ??= () => _dropQueued);
+            await _batching.WriteTextFramesAsync(frames, count, this);
             return;
         }
 

@@ -12,7 +12,7 @@ namespace Parley.Server.WebSockets;
 /// that drains a bounded outbound queue.
 /// Every way the connection ends goes through <see cref="Close"/>, which records one close code and reason, once.
 /// </summary>
-internal sealed partial class WebSocketConnection : IFrameSink
+internal sealed partial class WebSocketConnection : IFrameSink, IWriteStop
 {
     private const int InitialReceiveBuffer = 4 * 1024;
     private const int MaxInFlightOps = 256;
@@ -83,6 +83,9 @@ internal sealed partial class WebSocketConnection : IFrameSink
             _socket.Dispose();
         }
     }
+
+    /// <inheritdoc />
+    public bool StopWriting => _dropQueued;
 
     /// <inheritdoc />
     public void Close(int closeCode, string reason)
