@@ -164,17 +164,33 @@ internal sealed partial class WebSocketConnection
             null,
             untilExpiry < TimeSpan.Zero ? TimeSpan.Zero : untilExpiry > TimeSpan.FromDays(30) ? TimeSpan.FromDays(30) : untilExpiry,
             Timeout.InfiniteTimeSpan);
+        // The attach (store reads, then the backlog) runs beside the receive loop, not in it: frames the client sends
+        // after welcome (sends, pings, marks) are answered meanwhile, so a slow or hung store cannot hold them behind
+        // the hello (fault campaign, cutoff-postgres). RunAsync waits for it before detaching.
+        _attach = AttachAsync(session, hello.Resume, aborted);
+        return expiry;
+    }
+
+    private async Task AttachAsync(Delivery.Session session, IReadOnlyDictionary<string, long>? resume, CancellationToken aborted)
+    {
         try
         {
-            await _node.Hub.AttachAsync(session, hello.Resume, aborted);
+            await _node.Hub.AttachAsync(session, resume, aborted);
         }
-        catch (StoreUnavailableException)
+        catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
         {
             SendError("hello", ErrorCodes.Unavailable, "the store is unavailable; reconnect later");
             Close((int)WebSocketCloseStatus.EndpointUnavailable, "store unavailable");
         }
-
-        return expiry;
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "hello failed");
+            SendError("hello", ErrorCodes.Unavailable, "internal error");
+            Close((int)WebSocketCloseStatus.InternalServerError, "hello failed");
+        }
     }
 
     private async Task SendMessageAsync(Delivery.Session session, ClientFrame frame)
