@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Parley.Chat;
 using Parley.Delivery;
@@ -15,9 +14,7 @@ public sealed class ParleyNode : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger<ParleyNode> _log;
     private Task _headChecks = Task.CompletedTask;
-    private static readonly TimeSpan StoreSuspectWindow = TimeSpan.FromSeconds(3);
     private volatile bool _draining;
-    private long _storeFailedAt;
     private int _disposed;
 
     /// <summary>Composes a node from its three backends.</summary>
@@ -70,24 +67,6 @@ public sealed class ParleyNode : IAsyncDisposable
 
     /// <summary>True once a graceful stop began: no new connections are accepted.</summary>
     public bool IsDraining => _draining;
-
-    /// <summary>
-    /// True for a few seconds after a connection's hello or send found the store unavailable. New WebSocket connections
-    /// are then turned away (503, which nginx retries on another node): a node cut off from its store could not attach
-    /// them, and closing the hellos it cannot serve made it, with the fewest connections, the node nginx's least_conn
-    /// picked next (fault campaign, cutoff-postgres).
-    /// </summary>
-    public bool IsStoreSuspect
-    {
-        get
-        {
-            var failedAt = Volatile.Read(ref _storeFailedAt);
-            return failedAt != 0 && Stopwatch.GetElapsedTime(failedAt) < StoreSuspectWindow;
-        }
-    }
-
-    /// <summary>Records that the store was found unavailable; see <see cref="IsStoreSuspect"/>.</summary>
-    public void ReportStoreUnavailable() => Volatile.Write(ref _storeFailedAt, Stopwatch.GetTimestamp());
 
     /// <summary>
     /// Initializes the store (waiting up to <see cref="ParleyOptions.StoreStartupWaitMs"/> while it is unavailable), then

@@ -74,7 +74,7 @@ internal static class DirectUpgrade
         var end = FindHeadEnd(buffer)!.Value;
         var head = Encoding.Latin1.GetString(buffer.Slice(0, end).ToArray());
         var node = services.GetRequiredService<ParleyNode>();
-        if (!TryParseUpgrade(head, out var key, out var origin, out var host) || node.IsDraining || node.IsStoreSuspect
+        if (!TryParseUpgrade(head, out var key, out var origin, out var host) || node.IsDraining
             || !services.GetRequiredService<OriginPolicy>().Allows(origin, host))
         {
             // Not ours to answer: Kestrel reads the same bytes from the start.

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.WebSockets;
 using Parley.Protocol;
 
@@ -180,9 +179,7 @@ internal sealed partial class WebSocketConnection
         }
         catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
         {
-            _node.ReportStoreUnavailable();
             SendError("hello", ErrorCodes.Unavailable, "the store is unavailable; reconnect later");
-            await WhileOpsInFlightAsync(TimeSpan.FromMilliseconds(_node.Options.StoreQueueTimeoutMs + 1_000));
             Close((int)WebSocketCloseStatus.EndpointUnavailable, "store unavailable");
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
@@ -193,18 +190,6 @@ internal sealed partial class WebSocketConnection
             _log.LogError(e, "hello failed");
             SendError("hello", ErrorCodes.Unavailable, "internal error");
             Close((int)WebSocketCloseStatus.InternalServerError, "hello failed");
-        }
-    }
-
-    // Sends the client made after welcome are answered (acked, or unavailable within the store's deadline) before a
-    // failed hello closes the connection; closing first would leave them to be resent after the reconnect, answered
-    // seconds late (fault campaign, cutoff-postgres).
-    private async Task WhileOpsInFlightAsync(TimeSpan limit)
-    {
-        var until = Stopwatch.GetTimestamp() + (long)(limit.TotalSeconds * Stopwatch.Frequency);
-        while (_inFlight.CurrentCount < MaxInFlightOps && Stopwatch.GetTimestamp() < until && Volatile.Read(ref _closing) == 0)
-        {
-            await Task.Delay(50);
         }
     }
 
@@ -221,10 +206,6 @@ internal sealed partial class WebSocketConnection
             if (e.Code == ErrorCodes.RateLimited)
             {
                 CountFlood();
-            }
-            else if (e.Code == ErrorCodes.Unavailable)
-            {
-                _node.ReportStoreUnavailable();
             }
         }
         catch (Exception e)

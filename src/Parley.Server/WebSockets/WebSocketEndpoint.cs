@@ -29,12 +29,6 @@ internal static class WebSocketEndpoint
             return;
         }
 
-        if (node.IsStoreSuspect)
-        {
-            await ApiErrors.WriteAsync(ctx, ErrorCodes.Unavailable, "this node cannot reach the store; connect to another node");
-            return;
-        }
-
         // Cross-site WebSocket hijacking: browsers always send Origin; refuse origins not on the allow-list.
         if (!origins.Allows(ctx.Request))
         {
