@@ -75,6 +75,12 @@ public interface IChatStore : IAsyncDisposable
     /// <summary>Every conversation the user is a member of, as they see it.</summary>
     Task<IReadOnlyList<ConversationView>> ListConversationsAsync(string userId, CancellationToken ct);
 
+    /// <summary>
+    /// What <see cref="ListConversationsAsync"/> returns, for many users in one read (hellos arriving together cost one
+    /// query): every given user has an entry, in the same order, empty when they are a member of nothing or unknown.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, IReadOnlyList<ConversationView>>> ListConversationsOfUsersAsync(IReadOnlyCollection<string> userIds, CancellationToken ct);
+
     /// <summary>One conversation as a member sees it, or null when the user is not a member.</summary>
     Task<ConversationView?> GetConversationViewAsync(string convId, string userId, CancellationToken ct);
 

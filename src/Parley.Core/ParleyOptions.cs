@@ -48,6 +48,13 @@ public sealed class ParleyOptions
     /// <summary>How long a starting node waits for an unavailable store before it gives up (and exits).</summary>
     public int StoreStartupWaitMs { get; set; } = 60_000;
 
+    /// <summary>
+    /// Store reads this node's delivery runs at once: catch-ups, and a quarter of it each for the batched conversation
+    /// and head reads of hellos and for presence lookups. More wait their turn, so a reconnect storm queues instead of
+    /// exhausting the store's connection pool.
+    /// </summary>
+    public int StoreReadConcurrency { get; set; } = 8;
+
     /// <summary>How often the node re-checks the heads of its conversations against the store (healing lost bus events).</summary>
     public int HeadCheckIntervalMs { get; set; } = 5_000;
 

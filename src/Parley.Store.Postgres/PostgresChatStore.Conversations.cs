@@ -7,12 +7,12 @@ namespace Parley.Store.Postgres;
 public sealed partial class PostgresChatStore
 {
     private const string ViewSql = $"""
-        SELECT {ConversationColumns}, m.delivered_seq, m.read_seq, p.user_id, u.username
+        SELECT {ConversationColumns}, m.delivered_seq, m.read_seq, p.user_id, u.username, m.user_id
         FROM members m
         JOIN conversations c ON c.id = m.conv_id
         LEFT JOIN members p ON c.kind = 'dm' AND p.conv_id = c.id AND p.user_id <> m.user_id
         LEFT JOIN users u ON u.id = p.user_id
-        WHERE m.user_id = @user
+        WHERE
         """;
 
     /// <inheritdoc />
@@ -158,11 +158,39 @@ public sealed partial class PostgresChatStore
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ConversationView>> ListConversationsAsync(string userId, CancellationToken ct) =>
-        QueryListAsync(ViewSql + " ORDER BY m.joined_at, c.id", [P("user", userId)], View, ct);
+        QueryListAsync(ViewSql + " m.user_id = @user ORDER BY m.joined_at, c.id", [P("user", userId)], View, ct);
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyDictionary<string, IReadOnlyList<ConversationView>>> ListConversationsOfUsersAsync(IReadOnlyCollection<string> userIds, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(userIds);
+        var byUser = new Dictionary<string, IReadOnlyList<ConversationView>>(StringComparer.Ordinal);
+        if (userIds.Count == 0)
+        {
+            return byUser;
+        }
+
+        var rows = await QueryListAsync(
+            ViewSql + " m.user_id = ANY(@users) ORDER BY m.user_id, m.joined_at, c.id",
+            [P("users", userIds.Distinct(StringComparer.Ordinal).ToArray())],
+            r => (User: r.GetString(11), View: View(r)),
+            ct);
+        foreach (var group in rows.GroupBy(x => x.User, StringComparer.Ordinal))
+        {
+            byUser[group.Key] = group.Select(x => x.View).ToList();
+        }
+
+        foreach (var userId in userIds)
+        {
+            byUser.TryAdd(userId, []);
+        }
+
+        return byUser;
+    }
 
     /// <inheritdoc />
     public Task<ConversationView?> GetConversationViewAsync(string convId, string userId, CancellationToken ct) =>
-        QueryFirstAsync(ViewSql + " AND m.conv_id = @conv", [P("user", userId), P("conv", convId)], View, ct);
+        QueryFirstAsync(ViewSql + " m.user_id = @user AND m.conv_id = @conv", [P("user", userId), P("conv", convId)], View, ct);
 
     /// <inheritdoc />
     public Task<IReadOnlyList<string>> ListPresenceConversationsAsync(string userId, int maxRoomMembers, CancellationToken ct) =>

@@ -10,6 +10,11 @@ namespace Parley.Store.Postgres;
 public sealed partial class PostgresChatStore : IChatStore
 {
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource _pingSource;
+
+    // Admits at most the pool's size of calls at once: a burst waits here, in order, instead of timing out while
+    // waiting for a pooled connection (which would read as an outage and fail calls the database could serve).
+    private readonly SemaphoreSlim _gate;
 
     /// <summary>Creates the store; no connection is opened before the first call.</summary>
     public PostgresChatStore(PostgresStoreOptions options)
@@ -18,7 +23,12 @@ public sealed partial class PostgresChatStore : IChatStore
         ArgumentException.ThrowIfNullOrWhiteSpace(options.ConnectionString);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxConcurrentAppends, 1);
         MaxConcurrentAppends = options.MaxConcurrentAppends;
-        _dataSource = NpgsqlDataSource.Create(WithDefaults(options.ConnectionString));
+        var connectionString = WithDefaults(options.ConnectionString);
+        _dataSource = NpgsqlDataSource.Create(connectionString);
+        _gate = new SemaphoreSlim(new NpgsqlConnectionStringBuilder(connectionString).MaxPoolSize);
+        // Readiness asks whether the database answers, not whether a pooled connection is free right now: the ping has
+        // a connection of its own, so a busy pool is not reported as "store down".
+        _pingSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = 1, MinPoolSize = 0 }.ConnectionString);
     }
 
     /// <inheritdoc />
@@ -37,13 +47,14 @@ public sealed partial class PostgresChatStore : IChatStore
     {
         try
         {
-            await using var cmd = _dataSource.CreateCommand("SELECT 1");
+            await using var cmd = _pingSource.CreateCommand("SELECT 1");
             return await cmd.ExecuteScalarAsync(ct) is 1;
         }
         catch (Exception e) when (e is OperationCanceledException || PostgresErrors.IsUnavailable(e))
         {
             if (PostgresErrors.IsConnectionLoss(e))
             {
+                _pingSource.Clear();
                 _dataSource.Clear();
             }
 
@@ -52,11 +63,17 @@ public sealed partial class PostgresChatStore : IChatStore
     }
 
     /// <summary>Closes every pooled connection.</summary>
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _pingSource.DisposeAsync();
+        await _dataSource.DisposeAsync();
+        _gate.Dispose();
+    }
 
     /// <summary>Runs <paramref name="work"/>, reporting database outages as <see cref="StoreUnavailableException"/>.</summary>
     private async Task<T> GuardAsync<T>(Func<CancellationToken, Task<T>> work, CancellationToken ct)
     {
+        await _gate.WaitAsync(ct);
         try
         {
             return await work(ct);
@@ -71,6 +88,10 @@ public sealed partial class PostgresChatStore : IChatStore
             }
 
             throw new StoreUnavailableException($"PostgreSQL is unavailable: {e.Message}", e);
+        }
+        finally
+        {
+            _gate.Release();
         }
     }
 
@@ -115,6 +136,13 @@ public sealed partial class PostgresChatStore : IChatStore
         if (!given.ContainsKey("Timeout"))
         {
             builder.Timeout = 3;
+        }
+
+        // Three nodes of 100 connections each would fill a default PostgreSQL (max_connections 100-300); a node never
+        // usefully runs more than a few dozen statements at once on the hardware it shares with the database.
+        if (!given.ContainsKey("Maximum Pool Size") && !given.ContainsKey("Max Pool Size") && !given.ContainsKey("MaxPoolSize"))
+        {
+            builder.MaxPoolSize = 50;
         }
 
         if (!given.ContainsKey("Command Timeout") && !given.ContainsKey("CommandTimeout"))

@@ -17,10 +17,16 @@ internal static class PostgresErrors
     };
 
     /// <summary>True when the connection itself failed (not just the statement), so other pooled connections may be dead too.</summary>
+    /// <remarks>
+    /// A timeout is not a loss: a connect, a pool wait or a statement that timed out says the database is slow or
+    /// hung, not that the pooled connections are dead. Dropping the whole pool then (as once happened in a reconnect
+    /// storm) turns a slow moment into a storm of new connections that time out in their turn.
+    /// </remarks>
     public static bool IsConnectionLoss(Exception e) => e switch
     {
         PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState.StartsWith("57P", StringComparison.Ordinal),
-        NpgsqlException or SocketException or IOException or TimeoutException => true,
+        NpgsqlException { InnerException: TimeoutException } => false,
+        NpgsqlException or SocketException or IOException => true,
         _ => false,
     };
 

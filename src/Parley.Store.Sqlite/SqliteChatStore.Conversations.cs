@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using static Parley.Store.Sqlite.SqliteRows;
 
@@ -7,12 +8,12 @@ namespace Parley.Store.Sqlite;
 public sealed partial class SqliteChatStore
 {
     private const string ViewSql = $"""
-        SELECT {ConversationColumns}, m.delivered_seq, m.read_seq, p.user_id, u.username
+        SELECT {ConversationColumns}, m.delivered_seq, m.read_seq, p.user_id, u.username, m.user_id
         FROM members m
         JOIN conversations c ON c.id = m.conv_id
         LEFT JOIN members p ON c.kind = 'dm' AND p.conv_id = c.id AND p.user_id <> m.user_id
         LEFT JOIN users u ON u.id = p.user_id
-        WHERE m.user_id = $user
+        WHERE
         """;
 
     /// <inheritdoc />
@@ -175,7 +176,7 @@ public sealed partial class SqliteChatStore
     public Task<IReadOnlyList<ConversationView>> ListConversationsAsync(string userId, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<ConversationView>>(c =>
         {
-            using var cmd = Command(c, ViewSql + " ORDER BY m.joined_at, c.id", ("$user", userId));
+            using var cmd = Command(c, ViewSql + " m.user_id = $user ORDER BY m.joined_at, c.id", ("$user", userId));
             using var r = cmd.ExecuteReader();
             var views = new List<ConversationView>();
             while (r.Read())
@@ -187,10 +188,48 @@ public sealed partial class SqliteChatStore
         }, ct);
 
     /// <inheritdoc />
+    public Task<IReadOnlyDictionary<string, IReadOnlyList<ConversationView>>> ListConversationsOfUsersAsync(IReadOnlyCollection<string> userIds, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(userIds);
+        if (userIds.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyDictionary<string, IReadOnlyList<ConversationView>>>(new Dictionary<string, IReadOnlyList<ConversationView>>());
+        }
+
+        // One JSON array parameter instead of a variable IN list keeps the statement text constant at any size.
+        var ids = JsonSerializer.Serialize(userIds.Distinct(StringComparer.Ordinal));
+        return ReadAsync<IReadOnlyDictionary<string, IReadOnlyList<ConversationView>>>(c =>
+        {
+            using var cmd = Command(c, ViewSql + " m.user_id IN (SELECT value FROM json_each($ids)) ORDER BY m.user_id, m.joined_at, c.id", ("$ids", ids));
+            using var r = cmd.ExecuteReader();
+            var byUser = new Dictionary<string, List<ConversationView>>(StringComparer.Ordinal);
+            while (r.Read())
+            {
+                var user = r.GetString(11);
+                if (!byUser.TryGetValue(user, out var views))
+                {
+                    views = [];
+                    byUser[user] = views;
+                }
+
+                views.Add(View(r));
+            }
+
+            var result = new Dictionary<string, IReadOnlyList<ConversationView>>(StringComparer.Ordinal);
+            foreach (var userId in userIds)
+            {
+                result[userId] = byUser.TryGetValue(userId, out var views) ? views : [];
+            }
+
+            return result;
+        }, ct);
+    }
+
+    /// <inheritdoc />
     public Task<ConversationView?> GetConversationViewAsync(string convId, string userId, CancellationToken ct) =>
         ReadAsync(c =>
         {
-            using var cmd = Command(c, ViewSql + " AND m.conv_id = $conv", ("$user", userId), ("$conv", convId));
+            using var cmd = Command(c, ViewSql + " m.user_id = $user AND m.conv_id = $conv", ("$user", userId), ("$conv", convId));
             using var r = cmd.ExecuteReader();
             return r.Read() ? View(r) : null;
         }, ct);

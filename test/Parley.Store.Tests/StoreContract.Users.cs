@@ -138,6 +138,37 @@ public abstract partial class StoreContract
     }
 
     [Fact]
+    public async Task Conversations_of_many_users_read_at_once_match_each_users_own_list()
+    {
+        var alice = await NewUserAsync("alice");
+        var bob = await NewUserAsync("bob");
+        var carol = await NewUserAsync("carol");
+        await NewRoomAsync("r2", bob, alice);
+        await NewRoomAsync("r1", alice, bob, carol);
+        var (dm, _) = await Store.GetOrCreateDmAsync("dm1", alice.Id, bob.Id, 2, Ct);
+        await AppendStoredAsync(Msg(dm.Id, bob, "k1"));
+        await Store.RaiseWatermarkAsync(dm.Id, alice.Id, WatermarkKind.Read, 1, Ct);
+        var dave = await NewUserAsync("dave");
+
+        var all = await Store.ListConversationsOfUsersAsync([alice.Id, bob.Id, carol.Id, dave.Id, "u-nobody"], Ct);
+
+        Assert.Equal(new[] { alice.Id, bob.Id, carol.Id, dave.Id, "u-nobody" }.Order(), all.Keys.Order());
+        foreach (var user in new[] { alice, bob, carol, dave })
+        {
+            // The same views in the same order as the single-user call.
+            Assert.Equal(await Store.ListConversationsAsync(user.Id, Ct), all[user.Id]);
+        }
+
+        Assert.Equal(3, all[alice.Id].Count);
+        Assert.Equal(new ConversationView(dm with { LastSeq = 1 }, 1, 1, new UserRef(bob.Id, "bob")), all[alice.Id].Single(v => v.Info.Id == "dm1"));
+        Assert.Equal(["r1"], all[carol.Id].Select(v => v.Info.Id));
+        Assert.Empty(all[dave.Id]);
+        Assert.Empty(all["u-nobody"]);
+        Assert.Empty(await Store.ListConversationsOfUsersAsync([], Ct));
+        Assert.Equal(["r1"], (await Store.ListConversationsOfUsersAsync([carol.Id, carol.Id], Ct))[carol.Id].Select(v => v.Info.Id));
+    }
+
+    [Fact]
     public async Task Public_rooms_are_listed_most_members_first_without_private_rooms_or_dms()
     {
         var users = new List<User>();

@@ -265,7 +265,17 @@ internal sealed class ConversationRoute
         {
             while (cursor < target)
             {
-                var page = await _ctx.Store.ReadMessagesAsync(ConvId, new HistoryQuery(cursor, target + 1, ProtocolRules.MaxHistoryLimit), CancellationToken.None);
+                MessagePage page;
+                await _ctx.StoreReads.WaitAsync();
+                try
+                {
+                    page = await _ctx.Store.ReadMessagesAsync(ConvId, new HistoryQuery(cursor, target + 1, ProtocolRules.MaxHistoryLimit), CancellationToken.None);
+                }
+                finally
+                {
+                    _ctx.StoreReads.Release();
+                }
+
                 if (page.Messages.Count == 0)
                 {
                     break;
@@ -311,8 +321,8 @@ internal sealed class ConversationRoute
     }
 }
 
-/// <summary>What routes need from the hub.</summary>
-internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit);
+/// <summary>What routes need from the hub; <paramref name="StoreReads"/> admits the node's delivery reads of the store.</summary>
+internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit, SemaphoreSlim StoreReads);
 
 internal abstract record RouteWork;
 

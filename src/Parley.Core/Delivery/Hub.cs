@@ -16,6 +16,9 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     private readonly ParleyOptions _options;
     private readonly ILogger<Hub> _log;
     private readonly RouteContext _routeContext;
+    private readonly ReadCoalescer<IReadOnlyList<ConversationView>> _conversationReads;
+    private readonly ReadCoalescer<long> _headReads;
+    private readonly SemaphoreSlim _presenceReads;
 
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConversationRoute> _routes = new(StringComparer.Ordinal);
@@ -36,7 +39,14 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         _presence = presence;
         _options = options;
         _log = log;
-        _routeContext = new RouteContext(store, log, options.BacklogLimit);
+        // Hello's reads and the routes' catch-ups are admitted in bounded numbers, so a burst of reconnects queues on
+        // this node instead of exhausting the store's connection pool (fault campaign, reconnect-storm).
+        var reads = Math.Max(2, options.StoreReadConcurrency);
+        _routeContext = new RouteContext(store, log, options.BacklogLimit, new SemaphoreSlim(reads));
+        _conversationReads = new ReadCoalescer<IReadOnlyList<ConversationView>>(store.ListConversationsOfUsersAsync, Math.Max(1, reads / 4), 256);
+        _headReads = new ReadCoalescer<long>(store.GetLastSeqsAsync, Math.Max(1, reads / 4), 2_000);
+        // Presence lookups have their own share: a storm's hundreds of them must not delay the catch-ups before synced.
+        _presenceReads = new SemaphoreSlim(Math.Max(1, reads / 4));
     }
 
     /// <inheritdoc />
@@ -85,7 +95,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     public async Task AttachAsync(Session session, IReadOnlyDictionary<string, long>? resume, CancellationToken ct)
     {
         await AcquireUserAsync(session);
-        var views = await _store.ListConversationsAsync(session.UserId, ct);
+        var views = (await _conversationReads.ReadAsync([session.UserId], ct)).GetValueOrDefault(session.UserId) ?? [];
         if (resume is not null)
         {
             var mine = views.Select(v => v.Info.Id).ToHashSet(StringComparer.Ordinal);
@@ -109,7 +119,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         // Read the heads after the bus subscriptions are in effect: anything committed later arrives as an event.
         var heads = added.Count == 0
             ? new Dictionary<string, long>()
-            : await _store.GetLastSeqsAsync(added.Select(a => a.View.Info.Id).ToList(), ct);
+            : await _headReads.ReadAsync(added.Select(a => a.View.Info.Id).ToList(), ct);
 
         var remaining = added.Count + 1;
         void Done()
@@ -180,7 +190,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         var head = cursor;
         try
         {
-            var heads = await _store.GetLastSeqsAsync([convId], CancellationToken.None);
+            var heads = await _headReads.ReadAsync([convId], CancellationToken.None);
             head = heads.TryGetValue(convId, out var h) ? h : cursor;
         }
         catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
@@ -281,7 +291,17 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
 
     private async Task PublishPresenceAsync(string userId, bool online)
     {
-        var convs = await _store.ListPresenceConversationsAsync(userId, _options.PresenceRoomMaxMembers, CancellationToken.None);
+        IReadOnlyList<string> convs;
+        await _presenceReads.WaitAsync();
+        try
+        {
+            convs = await _store.ListPresenceConversationsAsync(userId, _options.PresenceRoomMaxMembers, CancellationToken.None);
+        }
+        finally
+        {
+            _presenceReads.Release();
+        }
+
         var frame = ServerFrames.Presence(userId, online);
         foreach (var conv in convs)
         {

@@ -12,9 +12,21 @@ internal static class Backends
     public static IChatStore CreateStore(ServerSettings s) => s.Store.ToLowerInvariant() switch
     {
         "sqlite" => new SqliteChatStore(new SqliteStoreOptions { Path = s.SqlitePath }),
-        "postgres" => new PostgresChatStore(new PostgresStoreOptions { ConnectionString = Required(s.Postgres, "Parley:Postgres") }),
+        "postgres" => CreatePostgres(s),
         _ => throw new InvalidOperationException($"Parley:Store must be 'sqlite' or 'postgres', not '{s.Store}'"),
     };
+
+    private static PostgresChatStore CreatePostgres(ServerSettings s)
+    {
+        // Npgsql cancels a timed-out statement synchronously: it opens another connection and blocks a pool thread
+        // until the server closes it, which against a silently partitioned database lasts until the partition heals.
+        // With the pool's default minimum (one thread per core) each such block stalled the node's other work for the
+        // pool's slow thread injection, and sends were answered over a second after their 4 s deadline (fault
+        // campaign, cutoff-postgres). The minimum covers as many blocked threads as the store runs statements at once.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
+        return new PostgresChatStore(new PostgresStoreOptions { ConnectionString = Required(s.Postgres, "Parley:Postgres") });
+    }
 
     public static IMessageBus CreateBus(ServerSettings s, string nodeId, ILoggerFactory logs) => s.Bus.ToLowerInvariant() switch
     {

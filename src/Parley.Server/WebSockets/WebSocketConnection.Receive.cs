@@ -159,17 +159,37 @@ internal sealed partial class WebSocketConnection
         Enqueue(ServerFrames.Welcome(identity.UserId, identity.Username, _node.Options.NodeId, _node.Options.HeartbeatMs));
         // The hub's once-a-second sweep closes the session when its token expires: no timer per connection.
         session.ExpiresIn(_tokens.TimeLeft(identity));
+        // The attach (store reads, then the backlog) runs beside the receive loop, not in it: frames the client sends
+        // after welcome (sends, pings, marks) are answered meanwhile, so a slow or hung store cannot hold them behind
+        // the hello (fault campaign, cutoff-postgres). RunAsync waits for it before detaching.
+        _attach = AttachAsync(session, hello.Resume, aborted);
+    }
+
+    private async Task AttachAsync(Delivery.Session session, IReadOnlyDictionary<string, long>? resume, CancellationToken aborted)
+    {
         try
         {
-            await _node.Hub.AttachAsync(session, hello.Resume, aborted);
+            await _node.Hub.AttachAsync(session, resume, aborted);
         }
-        catch (StoreUnavailableException)
+        catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
         {
             SendError("hello", ErrorCodes.Unavailable, "the store is unavailable; reconnect later");
             Close((int)WebSocketCloseStatus.EndpointUnavailable, "store unavailable");
         }
-
-        return;
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "hello failed");
+            SendError("hello", ErrorCodes.Unavailable, "internal error");
+            Close((int)WebSocketCloseStatus.InternalServerError, "hello failed");
+        }
+        finally
+        {
+            // Done: an idle connection need not keep the finished attach's state machine.
+            _attach = Task.CompletedTask;
+        }
     }
 
     private async Task SendMessageAsync(Delivery.Session session, ClientFrame frame)

@@ -30,6 +30,7 @@ internal sealed partial class WebSocketConnection : IFrameSink, IWriteStop
     private readonly Action? _abortTransport;
 
     private Session? _session;
+    private Task _attach = Task.CompletedTask;
     private int _closing;
     private int _closeCode = (int)WebSocketCloseStatus.NormalClosure;
     private string _closeReason = "";
@@ -76,6 +77,8 @@ internal sealed partial class WebSocketConnection : IFrameSink, IWriteStop
             DisposeHelloTimer();
             if (_session is not null)
             {
+                // Detaching while the attach still runs would leave it half done (a user entry, an online presence).
+                await _attach;
                 await _node.Hub.DetachAsync(_session);
             }
 
