@@ -9,6 +9,10 @@ public sealed class RoutingTests(ClusterFixture fixture)
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
 
+    // A node keeps a topic bound for Parley:TopicLingerMs (15 s by default) after its last holder leaves, so an unbind
+    // is awaited for the linger plus the usual wait.
+    private static readonly TimeSpan UnbindWait = TimeSpan.FromSeconds(15) + Wait;
+
     [Fact]
     public async Task A_room_is_bound_only_on_nodes_with_member_sockets_and_unbound_after_the_last_one_closes()
     {
@@ -40,13 +44,13 @@ public sealed class RoutingTests(ClusterFixture fixture)
             // needs the room.
             await bobWs.DisposeAsync();
             await aliceWs.DisposeAsync();
-            var after = await cluster.WaitForBindingsAsync(b => !b.Has(n2, conv) && !b.Has(n2, "user." + bob.UserId), Wait, $"no {conv} nor user.{bob.UserId} on node 2");
+            var after = await cluster.WaitForBindingsAsync(b => !b.Has(n2, conv) && !b.Has(n2, "user." + bob.UserId), UnbindWait, $"no {conv} nor user.{bob.UserId} on node 2");
             Assert.Equal([n1.QueueName], after.QueuesOf(conv));
             Assert.Equal([n1.QueueName], after.QueuesOf("user." + alice.UserId));
 
             // The last one closes: no node is bound to the room any more.
             await aliceWs2.DisposeAsync();
-            var none = await cluster.WaitForBindingsAsync(b => b.QueuesOf(conv).Count == 0 && b.QueuesOf("user." + alice.UserId).Count == 0, Wait, $"no queue bound to {conv}");
+            var none = await cluster.WaitForBindingsAsync(b => b.QueuesOf(conv).Count == 0 && b.QueuesOf("user." + alice.UserId).Count == 0, UnbindWait, $"no queue bound to {conv}");
             Assert.Contains("user." + outsider.UserId, none.Of(n3));
         }
         finally
@@ -73,6 +77,6 @@ public sealed class RoutingTests(ClusterFixture fixture)
         Assert.Equal([n3.QueueName], joined.QueuesOf(conv));
 
         Assert.Equal(System.Net.HttpStatusCode.NoContent, (await fixture.Nodes[0].Api.LeaveAsync(users[1], room)).Status);
-        await cluster.WaitForBindingsAsync(b => !b.Has(n3, conv), Wait, "no " + conv + " on node 3");
+        await cluster.WaitForBindingsAsync(b => !b.Has(n3, conv), UnbindWait, "no " + conv + " on node 3");
     }
 }
