@@ -55,6 +55,12 @@ public sealed class ParleyOptions
     /// </summary>
     public int StoreReadConcurrency { get; set; } = 8;
 
+    /// <summary>
+    /// How long a delivered message event that arrives ahead of a missing seq waits for it before the gap is read from the
+    /// store (events from different nodes reach a node's queue in any order). 0 reads at once.
+    /// </summary>
+    public int ReorderWaitMs { get; set; } = 30;
+
     /// <summary>How often the node re-checks the heads of its conversations against the store (healing lost bus events).</summary>
     public int HeadCheckIntervalMs { get; set; } = 5_000;
 

@@ -11,15 +11,27 @@ namespace Parley.Delivery;
 /// The store is the record and the bus a hint: a message event is written to a connection only when it is exactly the
 /// next seq for that connection; a connection that is behind is first caught up from the store, and an event it
 /// already has is dropped. So each connection sees every seq once, in order, whatever the bus loses or reorders.
+/// An event that arrives ahead of a missing seq is held for up to <see cref="RouteContext.ReorderWait"/>: two nodes
+/// committing to one conversation publish in an order the broker does not keep, and the missing event usually follows
+/// within a millisecond or two, so the hold saves a store read per reordering; only a gap that outlives it is read.
 /// </remarks>
 internal sealed class ConversationRoute
 {
     private const int MaxCatchUpMessages = 1_000;
 
+    // Most events held while waiting for a missing seq; more than this and the gap is read from the store at once.
+    private const int MaxEarly = 256;
+
+    // Newest frames kept for catch-ups from memory.
+    private const int RecentCapacity = 64;
+
     private readonly RouteContext _ctx;
     private readonly List<Subscription> _subs = [];
     private readonly Queue<RouteWork> _queue = new();
+    private readonly SortedList<long, ReadOnlyMemory<byte>> _early = [];
+    private readonly RecentFrames _recent = new(RecentCapacity);
     private bool _running;
+    private bool _gapTimerArmed;
     private long _maxSeen;
 
     public ConversationRoute(string convId, RouteContext ctx)
@@ -58,6 +70,7 @@ internal sealed class ConversationRoute
         {
             RouteWork work;
             List<SubscribeWork>? subscribes = null;
+            List<RouteWork>? deferred = null;
             lock (_queue)
             {
                 if (!_queue.TryDequeue(out work!))
@@ -66,17 +79,43 @@ internal sealed class ConversationRoute
                     return;
                 }
 
-                // Sessions subscribing together (a room's members reconnecting, say) share one catch-up read.
-                while (work is SubscribeWork first && _queue.TryPeek(out var next) && next is SubscribeWork another)
+                // Sessions subscribing together (a room's members reconnecting, say) share one catch-up read. The
+                // broadcasts queued among them (those members' own presence news) wait until after it, in their order.
+                if (work is SubscribeWork first)
                 {
-                    _queue.Dequeue();
-                    (subscribes ??= [first]).Add(another);
+                    while (_queue.TryPeek(out var next) && next is SubscribeWork or BroadcastWork)
+                    {
+                        _queue.Dequeue();
+                        if (next is SubscribeWork another)
+                        {
+                            (subscribes ??= [first]).Add(another);
+                        }
+                        else
+                        {
+                            (deferred ??= []).Add(next);
+                        }
+                    }
+
+                    if (subscribes is null && deferred is not null)
+                    {
+                        subscribes = [first];
+                    }
                 }
             }
 
             try
             {
                 await (subscribes is null ? ProcessAsync(work) : OnSubscribeManyAsync(subscribes));
+                foreach (var later in deferred ?? [])
+                {
+                    await ProcessAsync(later);
+                }
+
+                // A catch-up, a new subscription or a departure may have made held events next in line.
+                if (_early.Count > 0)
+                {
+                    DeliverEarly();
+                }
             }
             catch (Exception e)
             {
@@ -93,6 +132,8 @@ internal sealed class ConversationRoute
                 return OnMessageAsync(m.Seq, m.Frame);
             case HeadWork h:
                 return OnHeadAsync(h.LastSeq);
+            case GapTimeoutWork:
+                return OnGapTimeoutAsync();
             case SubscribeWork s:
                 return OnSubscribeAsync(s);
             case UnsubscribeWork u:
@@ -112,7 +153,30 @@ internal sealed class ConversationRoute
     private async Task OnMessageAsync(long seq, ReadOnlyMemory<byte> frame)
     {
         _maxSeen = Math.Max(_maxSeen, seq);
-        List<Subscription>? behind = null;
+        _recent.Add(seq, frame);
+        if (Deliver(seq, frame))
+        {
+            return;
+        }
+
+        // Some connection misses an earlier seq: hold this event a moment for it (see remarks).
+        if (_ctx.ReorderWait > TimeSpan.Zero && (_early.Count < MaxEarly || _early.ContainsKey(seq)))
+        {
+            _early[seq] = frame;
+            ArmGapTimer();
+            return;
+        }
+
+        await CatchUpEarlyAsync(seq);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="frame"/> to every connection for which <paramref name="seq"/> is the next seq. False when
+    /// some connection is further behind (it needs an earlier seq first).
+    /// </summary>
+    private bool Deliver(long seq, ReadOnlyMemory<byte> frame)
+    {
+        var inOrder = true;
         foreach (var sub in _subs)
         {
             if (sub.Cursor >= seq)
@@ -127,13 +191,70 @@ internal sealed class ConversationRoute
             }
             else
             {
-                (behind ??= []).Add(sub);
+                inOrder = false;
             }
         }
 
-        if (behind is not null)
+        return inOrder;
+    }
+
+    /// <summary>Delivers held events that are now next in line; drops those every connection has.</summary>
+    private void DeliverEarly()
+    {
+        var gap = false;
+        while (_early.Count > 0 && !gap)
         {
-            await CatchUpAsync(behind, seq);
+            var seq = _early.Keys[0];
+            gap = !Deliver(seq, _early.Values[0]);
+            if (!gap)
+            {
+                _early.RemoveAt(0);
+            }
+        }
+    }
+
+    private void ArmGapTimer()
+    {
+        if (_gapTimerArmed)
+        {
+            return;
+        }
+
+        _gapTimerArmed = true;
+        _ = Task.Delay(_ctx.ReorderWait).ContinueWith(static (_, state) => ((ConversationRoute)state!).Post(GapTimeoutWork.Instance), this, TaskScheduler.Default);
+    }
+
+    /// <summary>The hold ended: whatever is still missing comes from the store.</summary>
+    private async Task OnGapTimeoutAsync()
+    {
+        _gapTimerArmed = false;
+        if (_early.Count > 0)
+        {
+            await CatchUpEarlyAsync(_early.Keys[^1]);
+        }
+    }
+
+    /// <summary>Reads every connection up to <paramref name="target"/> from the store; held events up to it are then redundant.</summary>
+    private async Task CatchUpEarlyAsync(long target)
+    {
+        var behind = _subs.Where(s => s.Cursor < target).ToList();
+        if (behind.Count > 0)
+        {
+            await CatchUpAsync(behind, target);
+        }
+
+        while (_early.Count > 0 && _early.Keys[0] <= target)
+        {
+            _early.RemoveAt(0);
+        }
+
+        if (_early.Count > 0)
+        {
+            DeliverEarly();
+            if (_early.Count > 0)
+            {
+                ArmGapTimer();
+            }
         }
     }
 
@@ -180,7 +301,7 @@ internal sealed class ConversationRoute
             long target = 0;
             foreach (var work in works)
             {
-                if (work.Session.IsClosed || _subs.Exists(s => s.Session == work.Session))
+                if (work.Session.IsClosed || !work.Session.Conversations.Contains(ConvId) || _subs.Exists(s => s.Session == work.Session))
                 {
                     continue;
                 }
@@ -260,6 +381,24 @@ internal sealed class ConversationRoute
         }
 
         from = Math.Max(from, subs.Min(s => s.Cursor));
+        if (_recent.Covers(from, target))
+        {
+            // The newest messages are in memory: no store read (a reconnect storm's resumes land here).
+            for (var seq = from + 1; seq <= target; seq++)
+            {
+                foreach (var sub in subs)
+                {
+                    if (sub.Cursor == seq - 1)
+                    {
+                        sub.Session.Send(_recent[seq]);
+                        sub.Cursor = seq;
+                    }
+                }
+            }
+
+            return;
+        }
+
         var cursor = from;
         try
         {
@@ -283,13 +422,13 @@ internal sealed class ConversationRoute
 
                 foreach (var m in page.Messages)
                 {
-                    ReadOnlyMemory<byte>? frame = null;
+                    ReadOnlyMemory<byte> frame = ServerFrames.Message(m);
+                    _recent.Add(m.Seq, frame);
                     foreach (var sub in subs)
                     {
                         if (sub.Cursor == m.Seq - 1)
                         {
-                            frame ??= ServerFrames.Message(m);
-                            sub.Session.Send(frame.Value);
+                            sub.Session.Send(frame);
                             sub.Cursor = m.Seq;
                         }
                     }
@@ -321,13 +460,22 @@ internal sealed class ConversationRoute
     }
 }
 
-/// <summary>What routes need from the hub; <paramref name="StoreReads"/> admits the node's delivery reads of the store.</summary>
-internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit, SemaphoreSlim StoreReads);
+/// <summary>
+/// What routes need from the hub; <paramref name="StoreReads"/> admits the node's delivery reads of the store;
+/// <paramref name="ReorderWait"/> is how long an event ahead of a missing seq waits for it before the store is read.
+/// </summary>
+internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit, SemaphoreSlim StoreReads, TimeSpan ReorderWait);
 
 internal abstract record RouteWork;
 
 /// <summary>A stored message to deliver (from the bus).</summary>
 internal sealed record MessageWork(long Seq, ReadOnlyMemory<byte> Frame) : RouteWork;
+
+/// <summary>A held event's wait for its missing predecessor ended.</summary>
+internal sealed record GapTimeoutWork : RouteWork
+{
+    public static readonly GapTimeoutWork Instance = new();
+}
 
 /// <summary>The store's last seq, from a head check: catch up whoever is behind it.</summary>
 internal sealed record HeadWork(long LastSeq) : RouteWork;

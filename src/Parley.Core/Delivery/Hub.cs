@@ -42,7 +42,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         // Hello's reads and the routes' catch-ups are admitted in bounded numbers, so a burst of reconnects queues on
         // this node instead of exhausting the store's connection pool (fault campaign, reconnect-storm).
         var reads = Math.Max(2, options.StoreReadConcurrency);
-        _routeContext = new RouteContext(store, log, options.BacklogLimit, new SemaphoreSlim(reads));
+        _routeContext = new RouteContext(store, log, options.BacklogLimit, new SemaphoreSlim(reads), TimeSpan.FromMilliseconds(Math.Max(0, options.ReorderWaitMs)));
         _conversationReads = new ReadCoalescer<IReadOnlyList<ConversationView>>(store.ListConversationsOfUsersAsync, Math.Max(1, reads / 4), 256);
         _headReads = new ReadCoalescer<long>(store.GetLastSeqsAsync, Math.Max(1, reads / 4), 2_000);
         // Presence lookups have their own share: a storm's hundreds of them must not delay the catch-ups before synced.
@@ -138,7 +138,13 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         }
 
         Done();
-        session.PresenceUpdate = AnnouncePresenceAsync(session, online: true);
+        // The conversations just read say which of them hear this user's presence: no store read of its own (a reconnect
+        // storm's hellos would otherwise make one each).
+        var presenceConvs = views
+            .Where(v => v.Info.Kind == ConversationKind.Dm || v.Info.MemberCount <= _options.PresenceRoomMaxMembers)
+            .Select(v => v.Info.Id)
+            .ToList();
+        session.PresenceUpdate = AnnouncePresenceAsync(session, online: true, presenceConvs);
         if (session.IsClosed)
         {
             await DetachAsync(session);
@@ -259,7 +265,11 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         }
     }
 
-    private async Task AnnouncePresenceAsync(Session session, bool online)
+    /// <summary>
+    /// Updates presence for a session and, when the user's status changed, tells the conversations that hear it:
+    /// <paramref name="convs"/> when the caller knows them, else the store's list.
+    /// </summary>
+    private async Task AnnouncePresenceAsync(Session session, bool online, IReadOnlyList<string>? convs = null)
     {
         try
         {
@@ -269,7 +279,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
                 : await _presence.DisconnectAsync(connection, CancellationToken.None);
             if (changed)
             {
-                await PublishPresenceAsync(session.UserId, online);
+                await PublishPresenceAsync(session.UserId, online, convs);
             }
         }
         catch (Exception e) when (e is PresenceUnavailableException or StoreUnavailableException or TimeoutException)
@@ -289,17 +299,20 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         }
     }
 
-    private async Task PublishPresenceAsync(string userId, bool online)
+    private async Task PublishPresenceAsync(string userId, bool online, IReadOnlyList<string>? known = null)
     {
-        IReadOnlyList<string> convs;
-        await _presenceReads.WaitAsync();
-        try
+        var convs = known;
+        if (convs is null)
         {
-            convs = await _store.ListPresenceConversationsAsync(userId, _options.PresenceRoomMaxMembers, CancellationToken.None);
-        }
-        finally
-        {
-            _presenceReads.Release();
+            await _presenceReads.WaitAsync();
+            try
+            {
+                convs = await _store.ListPresenceConversationsAsync(userId, _options.PresenceRoomMaxMembers, CancellationToken.None);
+            }
+            finally
+            {
+                _presenceReads.Release();
+            }
         }
 
         var frame = ServerFrames.Presence(userId, online);

@@ -1,0 +1,250 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Delivery;
+using Parley.Memory;
+using Parley.Protocol;
+using Parley.Store.Sqlite;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+/// <summary>
+/// A conversation's delivery on one node, driven by playing the bus against a real store. Message events that arrive out
+/// of seq order (two nodes committing to one conversation publish in an order the broker does not keep): a held event
+/// waits briefly for the missing one instead of reading the store, and a gap that outlives the wait is filled from the
+/// store. A connection that resumes a few messages behind is caught up from the route's recent frames. Either way each
+/// connection gets every seq once, in order.
+/// </summary>
+[Trait("Tier", "Server")]
+public sealed class RouteDeliveryTests
+{
+    [Fact]
+    public async Task An_event_ahead_of_a_missing_seq_waits_for_it_and_the_store_is_not_read()
+    {
+        await using var t = await Setup.CreateAsync(reorderWaitMs: 5_000);
+        var messages = await t.AppendAsync(3);
+
+        t.Reads.Reset();
+        t.Publish(messages[1]);
+        t.Publish(messages[2]);
+        await Task.Delay(300);
+        Assert.Empty(t.Sink.Seqs(t.Room));
+
+        t.Publish(messages[0]);
+        await t.Sink.WaitForAsync(t.Room, 3);
+
+        Assert.Equal([1L, 2L, 3L], t.Sink.Seqs(t.Room));
+        Assert.Equal(0, t.Reads.Count);
+    }
+
+    [Fact]
+    public async Task A_gap_that_outlives_the_wait_is_read_from_the_store_in_order()
+    {
+        await using var t = await Setup.CreateAsync(reorderWaitMs: 50);
+        var messages = await t.AppendAsync(4);
+
+        t.Reads.Reset();
+        t.Publish(messages[0]);
+        t.Publish(messages[3]);
+        t.Publish(messages[2]);
+        await t.Sink.WaitForAsync(t.Room, 4);
+
+        // seq 2 never came on the bus: it came from the store, after seq 1 and before 3 and 4.
+        Assert.Equal([1L, 2L, 3L, 4L], t.Sink.Seqs(t.Room));
+        Assert.True(t.Reads.Count >= 1, "the missing seq is read from the store");
+
+        // The late duplicate of an event already delivered is dropped.
+        t.Publish(messages[1]);
+        t.Publish(messages[3]);
+        await Task.Delay(300);
+        Assert.Equal([1L, 2L, 3L, 4L], t.Sink.Seqs(t.Room));
+    }
+
+    [Fact]
+    public async Task With_no_wait_a_gap_is_read_from_the_store_at_once()
+    {
+        await using var t = await Setup.CreateAsync(reorderWaitMs: 0);
+        var messages = await t.AppendAsync(2);
+
+        t.Reads.Reset();
+        t.Publish(messages[1]);
+        await t.Sink.WaitForAsync(t.Room, 2);
+
+        Assert.Equal([1L, 2L], t.Sink.Seqs(t.Room));
+        Assert.True(t.Reads.Count >= 1);
+    }
+
+    [Fact]
+    public async Task A_resume_a_few_messages_behind_is_caught_up_from_memory()
+    {
+        await using var t = await Setup.CreateAsync(reorderWaitMs: 30);
+        var messages = await t.AppendAsync(5);
+        foreach (var m in messages)
+        {
+            t.Publish(m);
+        }
+
+        await t.Sink.WaitForAsync(t.Room, 5);
+
+        t.Reads.Reset();
+        var resumed = await t.AttachAsync(new Dictionary<string, long> { [t.Room] = 2 });
+
+        Assert.Equal([3L, 4L, 5L], resumed.Seqs(t.Room));
+        Assert.Equal(0, t.Reads.Count);
+    }
+
+    [Fact]
+    public async Task A_resume_older_than_the_recent_frames_is_read_from_the_store()
+    {
+        await using var t = await Setup.CreateAsync(reorderWaitMs: 30);
+        var messages = await t.AppendAsync(100);
+        foreach (var m in messages)
+        {
+            t.Publish(m);
+        }
+
+        await t.Sink.WaitForAsync(t.Room, 100);
+        Assert.Equal(Enumerable.Range(1, 100).Select(i => (long)i), t.Sink.Seqs(t.Room));
+
+        t.Reads.Reset();
+        var resumed = await t.AttachAsync(new Dictionary<string, long> { [t.Room] = 10 });
+
+        Assert.Equal(Enumerable.Range(11, 90).Select(i => (long)i), resumed.Seqs(t.Room));
+        Assert.True(t.Reads.Count >= 1, "the older part is read from the store");
+    }
+
+    private sealed class Setup : IAsyncDisposable
+    {
+        private ParleyNode _node = null!;
+        private IChatStore _store = null!;
+        private string _owner = "";
+        private string _reader = "";
+
+        public string Room { get; private set; } = "";
+
+        public RecordingSink Sink { get; } = new();
+
+        public ReadCounter Reads { get; private set; } = null!;
+
+        public static async Task<Setup> CreateAsync(int reorderWaitMs)
+        {
+            var t = new Setup();
+            var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reorder"), "parley.db") });
+            t._store = ReadCounter.Wrap(sqlite);
+            t.Reads = (ReadCounter)(object)t._store;
+            var options = new ParleyOptions { ReorderWaitMs = reorderWaitMs, HeadCheckIntervalMs = 600_000 };
+            t._node = new ParleyNode(t._store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
+            await t._node.StartAsync(CancellationToken.None);
+
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            t._owner = Ids.New("u");
+            var reader = t._reader = Ids.New("u");
+            await t._store.CreateUserAsync(new User(t._owner, "owner" + t._owner[^6..], "x", now), CancellationToken.None);
+            await t._store.CreateUserAsync(new User(reader, "reader" + reader[^6..], "x", now), CancellationToken.None);
+            t.Room = Ids.New("r");
+            await t._store.CreateRoomAsync(t.Room, t._owner, "reorder", false, now, CancellationToken.None);
+            await t._store.AddMemberAsync(t.Room, reader, now, CancellationToken.None);
+
+            var session = t._node.Hub.CreateSession(reader, "reader", t.Sink);
+            await t._node.Hub.AttachAsync(session, null, CancellationToken.None);
+            await t.Sink.WaitForSyncedAsync();
+            return t;
+        }
+
+        /// <summary>Stores <paramref name="count"/> messages without publishing them (the test plays the bus).</summary>
+        public async Task<List<StoredMessage>> AppendAsync(int count)
+        {
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var batch = Enumerable.Range(0, count)
+                .Select(i => new AppendRequest(Room, _owner, "owner", $"k{i}", Ids.New("m"), $"body {i}", now, "test"))
+                .ToList();
+            var results = await _store.AppendBatchAsync(batch, CancellationToken.None);
+            return results.Select(r => r.Message!).ToList();
+        }
+
+        /// <summary>Another connection of the reader, resuming from <paramref name="resume"/>; returns once it is synced.</summary>
+        public async Task<RecordingSink> AttachAsync(IReadOnlyDictionary<string, long> resume)
+        {
+            var sink = new RecordingSink();
+            var session = _node.Hub.CreateSession(_reader, "reader", sink);
+            await _node.Hub.AttachAsync(session, resume, CancellationToken.None);
+            await sink.WaitForSyncedAsync();
+            return sink;
+        }
+
+        public void Publish(StoredMessage m) =>
+            _node.Hub.OnEvent(BusTopic.ForConversation(m.Conv), new BusEvent(BusEventKind.Message, m.Conv, m.Seq, m.From, "test", ServerFrames.Message(m)));
+
+        public ValueTask DisposeAsync() => _node.DisposeAsync();
+    }
+
+    /// <summary>A connection as the hub sees it: keeps every frame written to it.</summary>
+    private sealed class RecordingSink : IFrameSink
+    {
+        private readonly ConcurrentQueue<JsonElement> _frames = new();
+
+        public bool TrySend(ReadOnlyMemory<byte> frame)
+        {
+            _frames.Enqueue(JsonDocument.Parse(frame).RootElement.Clone());
+            return true;
+        }
+
+        public void Close(int closeCode, string reason)
+        {
+        }
+
+        public List<long> Seqs(string conv) =>
+            [.. _frames.Where(f => f.GetProperty("op").GetString() == "msg" && f.GetProperty("conv").GetString() == conv).Select(f => f.GetProperty("seq").GetInt64())];
+
+        public Task WaitForSyncedAsync() => WaitAsync(() => _frames.Any(f => f.GetProperty("op").GetString() == "synced"));
+
+        public Task WaitForAsync(string conv, int count) => WaitAsync(() => Seqs(conv).Count >= count);
+
+        private static async Task WaitAsync(Func<bool> done)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (!done())
+            {
+                Assert.True(DateTime.UtcNow < deadline, "timed out waiting for frames");
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    /// <summary>The real store, counting its message reads (the reads a catch-up makes).</summary>
+    public class ReadCounter : DispatchProxy
+    {
+        private IChatStore _inner = null!;
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public void Reset() => Interlocked.Exchange(ref _count, 0);
+
+        public static IChatStore Wrap(IChatStore inner)
+        {
+            var proxy = Create<IChatStore, ReadCounter>();
+            ((ReadCounter)(object)proxy)._inner = inner;
+            return proxy;
+        }
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            if (targetMethod?.Name == nameof(IChatStore.ReadMessagesAsync))
+            {
+                Interlocked.Increment(ref _count);
+            }
+
+            try
+            {
+                return targetMethod!.Invoke(_inner, args);
+            }
+            catch (TargetInvocationException e) when (e.InnerException is not null)
+            {
+                throw e.InnerException;
+            }
+        }
+    }
+}
