@@ -145,7 +145,7 @@ public static class Report
         // ---- direct ----
         md.AppendLine("## Direct messages across two nodes");
         md.AppendLine();
-        md.AppendLine($"{N(run.Sizes.DirectPairs)} pairs of users, one of each pair on each node, so every message crosses between the nodes (Parley: through RabbitMQ after the PostgreSQL commit; Socket.IO: through the Redis adapter; SignalR has one process). The offered rate rises step by step ({N(run.Sizes.DirectStepMs / 1000.0)} s each) until a step is not sustained (fewer than 99 % acknowledged — Parley — or delivered — peers — or p99 above 500 ms); then every target runs at half of Parley's maximum for {N(run.Sizes.DirectLatencyMs / 1000.0)} s. Latency is sender's scheduled send → the recipient's receipt on the other node.");
+        md.AppendLine($"{N(run.Sizes.DirectPairs)} pairs of users, one of each pair on each node, so every message crosses between the nodes (Parley: through RabbitMQ after the PostgreSQL commit; Socket.IO: through the Redis adapter; SignalR has one process). After {N(run.Sizes.DirectWarmupMs / 1000.0)} s of warm-up at the first step's rate, the offered rate rises step by step ({N(run.Sizes.DirectStepMs / 1000.0)} s each) until a step is not sustained (fewer than 99 % acknowledged — Parley — or delivered — peers — or p99 above 500 ms); then every target runs at half of Parley's maximum for {N(run.Sizes.DirectLatencyMs / 1000.0)} s. Latency is sender's scheduled send → the recipient's receipt on the other node.");
         md.AppendLine();
         md.AppendLine("| | max sustained | steps (offered → achieved, p99) |");
         md.AppendLine("|---|---|---|");

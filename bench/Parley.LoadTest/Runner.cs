@@ -189,6 +189,7 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
         var connect = await ConnectAsync(target, specs, "direct");
         Log($"   direct: {connect.Connected}/{specs.Count} connected ({pairs} pairs across nodes)");
         var acked = target.Name == "parley";
+        await LoadAsync(target, "direct warm-up", sends, sizes.DirectSteps[0], 0, sizes.DirectWarmupMs, skipOwn: true);
         var steps = new List<StepResult>();
         double max = 0;
         foreach (var offered in sizes.DirectSteps)

@@ -20,7 +20,11 @@ public sealed record Sizes
     /// <summary>Offered deliveries per second in both fan-out scenarios (messages/s × room size).</summary>
     public double FanoutDeliveriesPerSecond { get; init; } = 20_000;
 
-    public int FanoutWarmupMs { get; init; } = 3_000;
+    /// <summary>
+    /// Load before the measured window: servers are measured warm (a just-started .NET or Node.js process compiles its
+    /// hot paths during its first seconds under load, and that is not what a long-running server costs).
+    /// </summary>
+    public int FanoutWarmupMs { get; init; } = 10_000;
 
     public int FanoutDurationMs { get; init; } = 20_000;
 
@@ -29,6 +33,9 @@ public sealed record Sizes
     public double[] DirectSteps { get; init; } = [500, 1_000, 2_000, 5_000, 10_000, 15_000, 20_000, 25_000];
 
     public int DirectStepMs { get; init; } = 5_000;
+
+    /// <summary>Unmeasured load at the first step's rate before the steps (see <see cref="FanoutWarmupMs"/>).</summary>
+    public int DirectWarmupMs { get; init; } = 10_000;
 
     public int DirectLatencyMs { get; init; } = 20_000;
 
@@ -60,6 +67,7 @@ public sealed record Sizes
         DirectPairs = 4,
         DirectSteps = [50, 100],
         DirectStepMs = 1_000,
+        DirectWarmupMs = 500,
         DirectLatencyMs = 1_000,
         StormClients = 20,
         StormRoomSize = 10,
