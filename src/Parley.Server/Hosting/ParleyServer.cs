@@ -32,13 +32,6 @@ public static class ParleyServer
             // WebSocket upgrades of /ws are taken before the HTTP layer (docs/performance.md); all else is HTTP as usual.
             k.ConfigureEndpointDefaults(listen => listen.UseParleyDirectWebSockets());
         });
-        if (builder.Configuration.GetValue<bool>("Parley:InlineTransport"))
-        {
-            // Socket completions and pipe continuations run on the transport's own threads instead of hopping to the
-            // thread pool: fewer thread switches per frame, at the price of one slow handler delaying its neighbours.
-            builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
-        }
-
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         configure?.Invoke(builder);
 
