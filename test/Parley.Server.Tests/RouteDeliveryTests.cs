@@ -80,13 +80,7 @@ public sealed class RouteDeliveryTests
     public async Task A_resume_a_few_messages_behind_is_caught_up_from_memory()
     {
         await using var t = await Setup.CreateAsync(reorderWaitMs: 30);
-        var messages = await t.AppendAsync(5);
-        foreach (var m in messages)
-        {
-            t.Publish(m);
-        }
-
-        await t.Sink.WaitForAsync(t.Room, 5);
+        await t.AppendAndDeliverAsync(5);
 
         t.Reads.Reset();
         var resumed = await t.AttachAsync(new Dictionary<string, long> { [t.Room] = 2 });
@@ -99,14 +93,7 @@ public sealed class RouteDeliveryTests
     public async Task A_resume_older_than_the_recent_frames_is_read_from_the_store()
     {
         await using var t = await Setup.CreateAsync(reorderWaitMs: 30);
-        var messages = await t.AppendAsync(100);
-        foreach (var m in messages)
-        {
-            t.Publish(m);
-        }
-
-        await t.Sink.WaitForAsync(t.Room, 100);
-        Assert.Equal(Enumerable.Range(1, 100).Select(i => (long)i), t.Sink.Seqs(t.Room));
+        await t.AppendAndDeliverAsync(100);
 
         t.Reads.Reset();
         var resumed = await t.AttachAsync(new Dictionary<string, long> { [t.Room] = 10 });
@@ -162,6 +149,18 @@ public sealed class RouteDeliveryTests
                 .ToList();
             var results = await _store.AppendBatchAsync(batch, CancellationToken.None);
             return results.Select(r => r.Message!).ToList();
+        }
+
+        /// <summary>Stores <paramref name="count"/> messages, publishes them in order and waits until the reader has them all.</summary>
+        public async Task AppendAndDeliverAsync(int count)
+        {
+            foreach (var m in await AppendAsync(count))
+            {
+                Publish(m);
+            }
+
+            await Sink.WaitForAsync(Room, count);
+            Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), Sink.Seqs(Room));
         }
 
         /// <summary>Another connection of the reader, resuming from <paramref name="resume"/>; returns once it is synced.</summary>
