@@ -52,30 +52,8 @@ public sealed class ExternalProcess : IAsyncDisposable
     /// <remarks>With <paramref name="openStdin"/>, standard input is a pipe kept open (see <see cref="StandardInput"/>).</remarks>
     public static ExternalProcess Start(string fileName, IEnumerable<string> args, IDictionary<string, string>? env = null, string? workingDir = null, bool openStdin = false)
     {
-        var psi = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = openStdin,
-            UseShellExecute = false,
-        };
-        if (workingDir is not null)
-        {
-            psi.WorkingDirectory = workingDir;
-        }
-
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        if (env is not null)
-        {
-            foreach (var (k, v) in env)
-            {
-                psi.Environment[k] = v;
-            }
-        }
+        var psi = ProcessStarts.Create(fileName, args, env?.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)), workingDir);
+        psi.RedirectStandardInput = openStdin;
 
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         var ext = new ExternalProcess(process);

@@ -9,6 +9,34 @@ public static class ToolRunner
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(
         string file, IEnumerable<string> args, TimeSpan timeout, IDictionary<string, string?>? env = null, string? workingDir = null)
     {
+        var psi = ProcessStarts.Create(file, args, env, workingDir);
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s");
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}
+
+/// <summary>How fixtures start processes: output redirected, arguments passed as a list, no shell.</summary>
+internal static class ProcessStarts
+{
+    /// <summary>
+    /// Start info for <paramref name="file"/> with <paramref name="args"/>, in <paramref name="workingDir"/> when given;
+    /// each of <paramref name="env"/> is set, or removed from the inherited environment when its value is null.
+    /// </summary>
+    public static ProcessStartInfo Create(string file, IEnumerable<string> args, IEnumerable<KeyValuePair<string, string?>>? env, string? workingDir)
+    {
         var psi = new ProcessStartInfo(file)
         {
             RedirectStandardOutput = true,
@@ -25,7 +53,7 @@ public static class ToolRunner
             psi.ArgumentList.Add(a);
         }
 
-        foreach (var (k, v) in env ?? new Dictionary<string, string?>())
+        foreach (var (k, v) in env ?? [])
         {
             if (v is null)
             {
@@ -37,21 +65,7 @@ public static class ToolRunner
             }
         }
 
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
+        return psi;
     }
 }
 
