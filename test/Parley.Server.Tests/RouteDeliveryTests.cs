@@ -102,6 +102,23 @@ public sealed class RouteDeliveryTests
         Assert.True(t.Reads.Count >= 1, "the older part is read from the store");
     }
 
+    [Fact]
+    public async Task Large_messages_are_kept_in_memory_only_up_to_the_byte_bound()
+    {
+        await using var t = await Setup.CreateAsync(reorderWaitMs: 30);
+        await t.AppendAndDeliverAsync(6, bodyChars: 20_000);
+
+        // 3 of 20 KB fit the route's 64 KiB: a resume 2 behind is served from memory, one 5 behind needs the store.
+        t.Reads.Reset();
+        var near = await t.AttachAsync(new Dictionary<string, long> { [t.Room] = 4 });
+        Assert.Equal([5L, 6L], near.Seqs(t.Room));
+        Assert.Equal(0, t.Reads.Count);
+
+        var far = await t.AttachAsync(new Dictionary<string, long> { [t.Room] = 1 });
+        Assert.Equal([2L, 3L, 4L, 5L, 6L], far.Seqs(t.Room));
+        Assert.True(t.Reads.Count >= 1, "the older part is read from the store");
+    }
+
     private sealed class Setup : IAsyncDisposable
     {
         private ParleyNode _node = null!;
@@ -141,20 +158,20 @@ public sealed class RouteDeliveryTests
         }
 
         /// <summary>Stores <paramref name="count"/> messages without publishing them (the test plays the bus).</summary>
-        public async Task<List<StoredMessage>> AppendAsync(int count)
+        public async Task<List<StoredMessage>> AppendAsync(int count, int bodyChars = 0)
         {
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             var batch = Enumerable.Range(0, count)
-                .Select(i => new AppendRequest(Room, _owner, "owner", $"k{i}", Ids.New("m"), $"body {i}", now, "test"))
+                .Select(i => new AppendRequest(Room, _owner, "owner", $"k{i}", Ids.New("m"), $"body {i}".PadRight(bodyChars, 'x'), now, "test"))
                 .ToList();
             var results = await _store.AppendBatchAsync(batch, CancellationToken.None);
             return results.Select(r => r.Message!).ToList();
         }
 
         /// <summary>Stores <paramref name="count"/> messages, publishes them in order and waits until the reader has them all.</summary>
-        public async Task AppendAndDeliverAsync(int count)
+        public async Task AppendAndDeliverAsync(int count, int bodyChars = 0)
         {
-            foreach (var m in await AppendAsync(count))
+            foreach (var m in await AppendAsync(count, bodyChars))
             {
                 Publish(m);
             }

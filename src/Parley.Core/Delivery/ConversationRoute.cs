@@ -22,14 +22,15 @@ internal sealed class ConversationRoute
     // Most events held while waiting for a missing seq; more than this and the gap is read from the store at once.
     private const int MaxEarly = 256;
 
-    // Newest frames kept for catch-ups from memory.
+    // Newest frames kept for catch-ups from memory: at most this many, and at most this many bytes.
     private const int RecentCapacity = 64;
+    private const int RecentMaxBytes = 64 * 1024;
 
     private readonly RouteContext _ctx;
     private readonly List<Subscription> _subs = [];
     private readonly Queue<RouteWork> _queue = new();
     private readonly SortedList<long, ReadOnlyMemory<byte>> _early = [];
-    private readonly RecentFrames _recent = new(RecentCapacity);
+    private readonly RecentFrames _recent = new(RecentCapacity, RecentMaxBytes);
     private bool _running;
     private bool _gapTimerArmed;
     private long _maxSeen;
