@@ -203,12 +203,25 @@ public sealed partial class RedisPresence : IPresenceStore
                         throw new RedisTimeoutException("the command timeout passed while this node re-asserted its connections");
                     }
 
-                    return await _redis.EvalAsync(
-                        script,
-                        [_keys.Connections(node.NodeId), _keys.User(connection.UserId), _keys.Online],
-                        [node.NodeId, connection.ConnectionId, connection.UserId],
-                        token,
-                        left);
+                    try
+                    {
+                        return await _redis.EvalAsync(
+                            script,
+                            [_keys.Connections(node.NodeId), _keys.User(connection.UserId), _keys.Online],
+                            [node.NodeId, connection.ConnectionId, connection.UserId],
+                            token,
+                            left);
+                    }
+                    catch when (script == PresenceScripts.Disconnect)
+                    {
+                        // The disconnect may have landed, and its answer (did the user go offline?) is lost: the next
+                        // reconcile checks the user. Recorded while the gate is held, so no reconcile runs between
+                        // the failure and this note; one that ran first would report the user, and this note would
+                        // make the next one report them a second time.
+                        _unsettledUsers.TryAdd(connection.UserId, 0);
+                        _resyncNeeded = true;
+                        throw;
+                    }
                 }
             });
             done = true;
@@ -218,12 +231,9 @@ public sealed partial class RedisPresence : IPresenceStore
         {
             if (!done)
             {
-                // The write may or may not have reached Redis: the next heartbeat rewrites this node's entries.
+                // The write may or may not have reached Redis (or never left): the next heartbeat rewrites this
+                // node's entries from its connections, which already exclude a connection being disconnected.
                 _resyncNeeded = true;
-                if (script == PresenceScripts.Disconnect)
-                {
-                    _unsettledUsers.TryAdd(connection.UserId, 0);
-                }
             }
         }
     }

@@ -1,4 +1,4 @@
-import { createContext, useContext, useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { createContext, useContext, useId, useLayoutEffect, useRef, useState, type FormEvent, type ReactNode, type SyntheticEvent } from 'react';
 import { ApiError } from '../protocol';
 import { useChatStore } from './useStore';
 
@@ -12,11 +12,18 @@ export function useCloseModal(): () => void {
   return useContext(CloseModal);
 }
 
-/** A modal on the native <dialog>: focus is trapped inside, Escape closes it, focus returns to the opener. */
+/**
+ * A modal on the native <dialog>: focus is trapped inside, Escape closes it, focus returns to the opener.
+ *
+ * Escape is handled on the dialog's `cancel` event, which fires inside the key press, so the parent's state says
+ * "closed" before the next key is handled. The native `close` event comes later, as a task of its own that the
+ * browser may run after input queued behind it (an Enter on the opener reopening the dialog); by then the dialog
+ * may be open again, and the late event is ignored.
+ */
 export function Modal({ open, title, onClose, children }: { open: boolean; title: string; onClose: () => void; children: ReactNode }) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
-  useEffect(() => {
+  useLayoutEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
     if (open && !dialog.open) dialog.showModal();
@@ -26,8 +33,15 @@ export function Modal({ open, title, onClose, children }: { open: boolean; title
     if (ref.current?.open) ref.current.close();
     onClose();
   };
+  const onCancel = (e: SyntheticEvent<HTMLDialogElement>): void => {
+    e.preventDefault();
+    close();
+  };
+  const onNativeClose = (): void => {
+    if (!ref.current?.open) onClose();
+  };
   return (
-    <dialog ref={ref} className="modal" aria-labelledby={titleId} onClose={onClose}>
+    <dialog ref={ref} className="modal" aria-labelledby={titleId} onCancel={onCancel} onClose={onNativeClose}>
       <h2 id={titleId}>{title}</h2>
       <CloseModal.Provider value={close}>{open && children}</CloseModal.Provider>
     </dialog>
