@@ -13,62 +13,49 @@ public sealed class NodeStartupTests
     [Fact]
     public async Task A_node_whose_store_is_unavailable_for_its_first_attempts_starts_once_the_store_answers()
     {
-        var store = FlakyStore.Wrap(Sqlite(), failures: 2);
+        var (store, flaky) = FlakyStore.Wrap(Sqlite(), failures: 2);
         await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { StoreStartupWaitMs = 30_000 }, NullLoggerFactory.Instance);
 
         await node.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
 
-        Assert.Equal(3, ((FlakyStore)(object)store).InitializeCalls);
+        Assert.Equal(3, flaky.InitializeCalls);
     }
 
     [Fact]
     public async Task A_node_gives_up_once_the_startup_wait_is_over()
     {
-        var store = FlakyStore.Wrap(Sqlite(), failures: int.MaxValue);
+        var (store, flaky) = FlakyStore.Wrap(Sqlite(), failures: int.MaxValue);
         await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { StoreStartupWaitMs = 1_000 }, NullLoggerFactory.Instance);
 
         await Assert.ThrowsAsync<StoreUnavailableException>(() => node.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20)));
-        Assert.InRange(((FlakyStore)(object)store).InitializeCalls, 2, 5);
+        Assert.InRange(flaky.InitializeCalls, 2, 5);
     }
 
     private static SqliteChatStore Sqlite() => new(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("startup"), "parley.db") });
 
     /// <summary>An <see cref="IChatStore"/> whose first <c>InitializeAsync</c> calls fail as unavailable; everything else goes to the real store.</summary>
-    public class FlakyStore : DispatchProxy
+    public class FlakyStore : StoreInterceptor
     {
-        private IChatStore _inner = null!;
         private int _failures;
 
         public int InitializeCalls { get; private set; }
 
-        public static IChatStore Wrap(IChatStore inner, int failures)
+        public static (IChatStore Store, FlakyStore Flaky) Wrap(IChatStore inner, int failures)
         {
-            var proxy = Create<IChatStore, FlakyStore>();
-            var flaky = (FlakyStore)(object)proxy;
-            flaky._inner = inner;
+            var (store, flaky) = Wrap<FlakyStore>(inner);
             flaky._failures = failures;
-            return proxy;
+            return (store, flaky);
         }
 
-        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        protected override object? Intercept(MethodInfo method, object?[]? args)
         {
-            if (targetMethod?.Name == nameof(IChatStore.InitializeAsync))
+            if (method.Name != nameof(IChatStore.InitializeAsync))
             {
-                InitializeCalls++;
-                if (_failures-- > 0)
-                {
-                    return Task.FromException(new StoreUnavailableException("not yet"));
-                }
+                return null;
             }
 
-            try
-            {
-                return targetMethod!.Invoke(_inner, args);
-            }
-            catch (TargetInvocationException e) when (e.InnerException is not null)
-            {
-                throw e.InnerException;
-            }
+            InitializeCalls++;
+            return _failures-- > 0 ? Task.FromException(new StoreUnavailableException("not yet")) : null;
         }
     }
 }
