@@ -231,12 +231,15 @@ public sealed class Worker
                         i++;
                     }
 
-                    if (start + (long)(i * interval) >= measureTo)
+                    var next = start + (long)(i * interval);
+                    if (next >= measureTo)
                     {
                         return;
                     }
 
-                    Thread.Sleep(1);
+                    // Asleep until the next message is due (at least 1 ms): at low rates the thread does not wake a
+                    // thousand times a second for nothing. Latency counts from the due time, so waking late is measured.
+                    Thread.Sleep(Math.Max(1, (int)((next - Stopwatch.GetTimestamp()) * 1000 / f)));
                 }
             })
             { IsBackground = true, Name = "open-loop" };
