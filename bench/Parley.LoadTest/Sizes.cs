@@ -30,7 +30,8 @@ public sealed record Sizes
 
     public int DirectPairs { get; init; } = 1_000;
 
-    public double[] DirectSteps { get; init; } = [500, 1_000, 2_000, 5_000, 10_000, 15_000, 20_000, 25_000];
+    /// <summary>Offered rates, climbed until one is not sustained; finer where durable targets top out.</summary>
+    public double[] DirectSteps { get; init; } = [500, 1_000, 2_000, 3_000, 4_000, 5_000, 10_000, 15_000, 20_000, 25_000];
 
     public int DirectStepMs { get; init; } = 5_000;
 

@@ -175,10 +175,13 @@ internal static class PostgresSchema
         """;
 
     /// <summary>Applies every migration the database has not recorded yet.</summary>
-    public static async Task MigrateAsync(NpgsqlDataSource dataSource, CancellationToken ct)
+    public static Task MigrateAsync(NpgsqlDataSource dataSource, CancellationToken ct) => MigrateAsync(dataSource, Migrations.Length, ct);
+
+    /// <summary>Applies the migrations up to <paramref name="upTo"/> the database has not recorded yet (tests: an older database).</summary>
+    internal static async Task MigrateAsync(NpgsqlDataSource dataSource, int upTo, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        for (var version = 1; version <= Migrations.Length; version++)
+        for (var version = 1; version <= Math.Min(upTo, Migrations.Length); version++)
         {
             await using var tx = await connection.BeginTransactionAsync(ct);
             await using (var check = new NpgsqlBatch(connection, tx))

@@ -102,6 +102,56 @@ public sealed class PostgresStoreConcurrency : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_database_written_before_migration_3_upgrades_and_keeps_its_seqs_and_duplicates()
+    {
+        var server = await PostgresServer.Shared;
+        var connectionString = await server.CreateDatabaseAsync("upgrade_" + Guid.NewGuid().ToString("N")[..20]);
+        await using (var dataSource = NpgsqlDataSource.Create(connectionString))
+        {
+            await PostgresSchema.MigrateAsync(dataSource, 2, Ct);
+            // What a node of the previous version wrote: a user, a room she is in, and one message by the old function.
+            await using var cmd = dataSource.CreateCommand("""
+                INSERT INTO users VALUES ('u1', 'alice', 'x', 1);
+                INSERT INTO conversations (id, kind, name, private, owner_id, created_at) VALUES ('c1', 'room', 'garden', false, 'u1', 1);
+                INSERT INTO members VALUES ('c1', 'u1', 0, 0, 1);
+                SELECT o_outcome, o_seq FROM parley_append('{c1}', '{u1}', '{k1}', '{m1}', '{alice}', '{hello}', '{5}', '{n1}');
+                """);
+            await using var r = await cmd.ExecuteReaderAsync(Ct);
+            while (r.FieldCount == 0 && await r.NextResultAsync(Ct))
+            {
+            }
+
+            Assert.True(await r.ReadAsync(Ct));
+            Assert.Equal((1, 1L), (r.GetInt16(0), r.GetInt64(1)));
+        }
+
+        var store = Open(connectionString);
+        await store.InitializeAsync(Ct);
+        var results = await store.AppendBatchAsync(
+        [
+            new AppendRequest("c1", "u1", "alice", "k1", "m-retry", "hello", 6, "n2"),
+            new AppendRequest("c1", "u1", "alice", "k2", "m2", "second", 7, "n2"),
+            new AppendRequest("c1", "u2", "bob", "k3", "m3", "not a member", 8, "n2"),
+            new AppendRequest("c1", "u1", "alice", "k2", "m2-retry", "second", 9, "n2"),
+        ], Ct);
+
+        Assert.Equal(
+            [(AppendStatus.Duplicate, 1L, "m1"), (AppendStatus.Stored, 2L, "m2"), (AppendStatus.NotMember, 0L, ""), (AppendStatus.Duplicate, 2L, "m2")],
+            results.Select(x => (x.Status, x.Message?.Seq ?? 0, x.Message?.Id ?? "")));
+        var page = await store.ReadMessagesAsync("c1", new HistoryQuery(After: null, Before: null, Limit: 10), Ct);
+        Assert.Equal([(1L, "hello"), (2L, "second")], page.Messages.Select(m => (m.Seq, m.Body)));
+
+        await using var check = new NpgsqlConnection(connectionString);
+        await check.OpenAsync(Ct);
+        await using var versions = new NpgsqlCommand(
+            "SELECT max(version), (SELECT count(*) FROM pg_constraint WHERE conrelid = 'messages'::regclass AND contype = 'f') FROM schema_version",
+            check);
+        await using var v = await versions.ExecuteReaderAsync(Ct);
+        Assert.True(await v.ReadAsync(Ct));
+        Assert.Equal((3, 0L), (v.GetInt32(0), v.GetInt64(1)));
+    }
+
     private PostgresChatStore Open(string connectionString)
     {
         var store = new PostgresChatStore(new PostgresStoreOptions { ConnectionString = connectionString });
