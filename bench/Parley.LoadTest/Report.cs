@@ -33,7 +33,7 @@ public static class Report
         md.AppendLine("nothing**: a message they drop is gone. Parley commits every message to PostgreSQL (fsync on) before it");
         md.AppendLine("acknowledges it, keeps per-conversation order, and resumes every client from its cursor after a reconnect.");
         md.AppendLine();
-        md.AppendLine("Reproduce: `eng/bench.sh` (about 25 minutes; `eng/bench.sh --smoke` is the few-second version the test suite runs).");
+        md.AppendLine("Reproduce: `eng/bench.sh` (about 15 minutes; `eng/bench.sh --smoke` is the few-second version the test suite runs).");
         md.AppendLine();
         md.AppendLine($"Run: {run.StartedUtc} UTC, commit `{run.Commit}`, mode `{run.Mode}`, {run.Cores} cores, {N(run.WallSeconds / 60, "0.0")} minutes. ");
         md.AppendLine($"Load average (1/5/15 min) before: {run.LoadAverageBefore}; after: {run.LoadAverageAfter}. The machine is shared: another engineer's build");
