@@ -119,6 +119,26 @@ public sealed class RouteDeliveryTests
         Assert.True(t.Reads.Count >= 1, "the older part is read from the store");
     }
 
+    [Fact]
+    public async Task A_burst_of_events_leaves_in_a_few_writes_per_connection_and_in_order()
+    {
+        await using var t = await Setup.CreateAsync(reorderWaitMs: 30);
+        var messages = await t.AppendAsync(200);
+
+        t.Sink.Slow = true;
+        var before = t.Sink.Writes;
+        foreach (var m in messages)
+        {
+            t.Publish(m);
+        }
+
+        await t.Sink.WaitForAsync(t.Room, 200);
+
+        Assert.Equal(Enumerable.Range(1, 200).Select(i => (long)i), t.Sink.Seqs(t.Room));
+        var writes = t.Sink.Writes - before;
+        Assert.True(writes <= 50, $"{writes} writes for 200 frames: the queued events were not written together");
+    }
+
     private sealed class Setup : IAsyncDisposable
     {
         private ParleyNode _node = null!;
@@ -199,11 +219,50 @@ public sealed class RouteDeliveryTests
     private sealed class RecordingSink : IFrameSink
     {
         private readonly ConcurrentQueue<JsonElement> _frames = new();
+        private int _waiting;
+        private int _writes;
+
+        /// <summary>Socket writes: one per <see cref="TrySend"/>, one per <see cref="Flush"/> that had frames waiting.</summary>
+        public int Writes => Volatile.Read(ref _writes);
+
+        /// <summary>Each frame takes 50 µs to take in, as a busy node's would: a burst queues up behind the first.</summary>
+        public bool Slow { get; set; }
 
         public bool TrySend(ReadOnlyMemory<byte> frame)
         {
-            _frames.Enqueue(JsonDocument.Parse(frame).RootElement.Clone());
+            Record(frame);
+            Interlocked.Exchange(ref _waiting, 0);
+            Interlocked.Increment(ref _writes);
             return true;
+        }
+
+        public bool TryQueue(ReadOnlyMemory<byte> frame)
+        {
+            Record(frame);
+            Interlocked.Increment(ref _waiting);
+            return true;
+        }
+
+        public void Flush()
+        {
+            if (Interlocked.Exchange(ref _waiting, 0) > 0)
+            {
+                Interlocked.Increment(ref _writes);
+            }
+        }
+
+        private void Record(ReadOnlyMemory<byte> frame)
+        {
+            if (Slow)
+            {
+                var until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 20_000;
+                while (System.Diagnostics.Stopwatch.GetTimestamp() < until)
+                {
+                    Thread.SpinWait(10);
+                }
+            }
+
+            _frames.Enqueue(JsonDocument.Parse(frame).RootElement.Clone());
         }
 
         public void Close(int closeCode, string reason)

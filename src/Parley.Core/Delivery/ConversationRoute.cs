@@ -22,6 +22,9 @@ internal sealed class ConversationRoute
     // Most events held while waiting for a missing seq; more than this and the gap is read from the store at once.
     private const int MaxEarly = 256;
 
+    // Most queued deliveries handled in one pass, their frames leaving each connection in one write.
+    private const int MaxDeliveryBatch = 64;
+
     // Newest frames kept for catch-ups from memory: at most this many, and at most this many bytes.
     private const int RecentCapacity = 64;
     private const int RecentMaxBytes = 64 * 1024;
@@ -32,6 +35,7 @@ internal sealed class ConversationRoute
     private readonly SortedList<long, ReadOnlyMemory<byte>> _early = [];
     private readonly RecentFrames _recent = new(RecentCapacity, RecentMaxBytes);
     private bool _running;
+    private bool _corked;
     private bool _gapTimerArmed;
     private long _maxSeen;
 
@@ -72,6 +76,7 @@ internal sealed class ConversationRoute
             RouteWork work;
             List<SubscribeWork>? subscribes = null;
             List<RouteWork>? deferred = null;
+            List<RouteWork>? deliveries = null;
             lock (_queue)
             {
                 if (!_queue.TryDequeue(out work!))
@@ -102,14 +107,31 @@ internal sealed class ConversationRoute
                         subscribes = [first];
                     }
                 }
+                else if (IsDelivery(work))
+                {
+                    // Deliveries queued behind each other (a burst of messages or presence news) are written to each
+                    // connection together: one socket write per connection instead of one per frame.
+                    while (_queue.TryPeek(out var next) && IsDelivery(next) && (deliveries?.Count ?? 1) < MaxDeliveryBatch)
+                    {
+                        (deliveries ??= [work]).Add(_queue.Dequeue());
+                    }
+                }
             }
 
             try
             {
-                await (subscribes is null ? ProcessAsync(work) : OnSubscribeManyAsync(subscribes));
-                foreach (var later in deferred ?? [])
+                if (subscribes is not null)
                 {
-                    await ProcessAsync(later);
+                    await OnSubscribeManyAsync(subscribes);
+                    await DeliverBatchAsync(deferred ?? []);
+                }
+                else if (deliveries is not null)
+                {
+                    await DeliverBatchAsync(deliveries);
+                }
+                else
+                {
+                    await ProcessAsync(work);
                 }
 
                 // A catch-up, a new subscription or a departure may have made held events next in line.
@@ -122,6 +144,66 @@ internal sealed class ConversationRoute
             {
                 _ctx.Log.LogError(e, "delivery work for {Conv} failed", ConvId);
             }
+        }
+    }
+
+    private static bool IsDelivery(RouteWork work) => work is MessageWork or BroadcastWork;
+
+    /// <summary>
+    /// Processes deliveries with each connection's frames held back until the end of the batch (or until one of them
+    /// has to wait for the store), then starts each connection's write.
+    /// </summary>
+    private async Task DeliverBatchAsync(List<RouteWork> works)
+    {
+        _corked = true;
+        try
+        {
+            foreach (var work in works)
+            {
+                var task = ProcessAsync(work);
+                if (!task.IsCompleted)
+                {
+                    // A catch-up from the store: what was queued so far leaves now, not after the read.
+                    Uncork();
+                    await task;
+                    _corked = true;
+                }
+                else
+                {
+                    await task;
+                }
+            }
+        }
+        finally
+        {
+            Uncork();
+        }
+    }
+
+    /// <summary>Sends a frame now, or, inside <see cref="DeliverBatchAsync"/>, queues it for the batch's end.</summary>
+    private void Emit(Session session, ReadOnlyMemory<byte> frame)
+    {
+        if (_corked)
+        {
+            session.Queue(frame);
+        }
+        else
+        {
+            session.Send(frame);
+        }
+    }
+
+    private void Uncork()
+    {
+        if (!_corked)
+        {
+            return;
+        }
+
+        _corked = false;
+        foreach (var sub in _subs)
+        {
+            sub.Session.Flush();
         }
     }
 
@@ -187,7 +269,7 @@ internal sealed class ConversationRoute
 
             if (sub.Cursor == seq - 1)
             {
-                sub.Session.Send(frame);
+                Emit(sub.Session, frame);
                 sub.Cursor = seq;
             }
             else
@@ -344,7 +426,7 @@ internal sealed class ConversationRoute
                 continue;
             }
 
-            s.Send(b.Frame);
+            Emit(s, b.Frame);
         }
     }
 

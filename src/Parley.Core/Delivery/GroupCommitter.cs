@@ -65,9 +65,14 @@ public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
     /// <see cref="StoreUnavailableException"/> when the store failed or did not answer within the queue timeout;
     /// nothing was then acknowledged (for messages, a retry with the same clientMsgId is safe either way).
     /// </summary>
+    /// <remarks>
+    /// The submitter's continuation runs on the writer loop as soon as its batch committed (the ack written, the
+    /// connection's next frame read): no thread-pool hop per request, which measurably shortened the acked-send path
+    /// on two cores. Continuations therefore must not block; nothing in Parley waits synchronously.
+    /// </remarks>
     public Task<TResult> SubmitAsync(TRequest request)
     {
-        var pending = new Pending(request, new TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), Stopwatch.GetTimestamp());
+        var pending = new Pending(request, new TaskCompletionSource<TResult>(), Stopwatch.GetTimestamp());
         var partition = _partitions[(int)((uint)StringComparer.Ordinal.GetHashCode(_key(request)) % (uint)_partitions.Length)];
         if (!partition.Writer.TryWrite(pending))
         {

@@ -47,8 +47,14 @@ public sealed partial class Hub
                 route.Post(new BroadcastWork(evt.Frame, evt.Subject, evt.Seq == 1));
                 break;
             case BusEventKind.MemberLeft:
+                var leaving = SessionsOf(evt.Subject);
+                foreach (var session in leaving)
+                {
+                    session.NoteMembershipChanged();
+                }
+
                 route.Post(new MemberLeftWork(evt.Subject, evt.Frame));
-                foreach (var session in SessionsOf(evt.Subject))
+                foreach (var session in leaving)
                 {
                     RemoveSessionFromConversation(session, evt.Conv);
                 }
@@ -128,6 +134,7 @@ public sealed partial class Hub
             {
                 foreach (var conv in session.Conversations.Snapshot().Where(c => !wanted.ContainsKey(c)))
                 {
+                    session.NoteMembershipChanged();
                     RemoveSessionFromConversation(session, conv);
                 }
 

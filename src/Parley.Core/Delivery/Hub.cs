@@ -143,7 +143,8 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         var presenceConvs = views
             .Where(v => v.Info.Kind == ConversationKind.Dm || v.Info.MemberCount <= _options.PresenceRoomMaxMembers)
             .Select(v => v.Info.Id)
-            .ToList();
+            .ToArray();
+        session.SetPresenceAudience(presenceConvs);
         session.PresenceUpdate = AnnouncePresenceAsync(session, online: true, presenceConvs);
         if (session.IsClosed)
         {
@@ -168,8 +169,11 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         _sessions.TryRemove(session.Id, out _);
         ReleaseUser(session);
         // The "offline" update must not overtake this session's own "online" update, or the user would stay online.
+        // It goes where the "online" went unless memberships changed since: no store read per disconnect (a storm's
+        // thousands of them would queue behind each other, and an "offline" held up by its read could be published
+        // after the same user's "online" from a reconnect elsewhere).
         await session.PresenceUpdate;
-        await AnnouncePresenceAsync(session, online: false);
+        await AnnouncePresenceAsync(session, online: false, session.PresenceAudience);
     }
 
     /// <summary>Subscribes the user's sessions on this node to a conversation they just gained, from <paramref name="cursor"/>.</summary>
@@ -181,6 +185,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         var added = new List<(Session Session, ConversationRoute Route)>();
         foreach (var session in sessions)
         {
+            session.NoteMembershipChanged();
             if (TryAddSessionToConversation(session, convId, out var route))
             {
                 added.Add((session, route));

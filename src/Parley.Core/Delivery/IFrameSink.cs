@@ -10,6 +10,17 @@ public interface IFrameSink
     /// </summary>
     bool TrySend(ReadOnlyMemory<byte> frame);
 
+    /// <summary>
+    /// Like <see cref="TrySend"/>, but the frame may wait for <see cref="Flush"/> (or the next <see cref="TrySend"/>) before
+    /// it is written, so frames queued together leave in one socket write. The caller must call <see cref="Flush"/>.
+    /// </summary>
+    bool TryQueue(ReadOnlyMemory<byte> frame) => TrySend(frame);
+
+    /// <summary>Starts writing whatever <see cref="TryQueue"/> left waiting. Cheap when nothing waits.</summary>
+    void Flush()
+    {
+    }
+
     /// <summary>Closes the connection with a WebSocket close code and reason. Idempotent.</summary>
     void Close(int closeCode, string reason);
 }

@@ -9,6 +9,8 @@ public sealed class Session
     // presence frame, and the conversation set is a small array.
     private ConcurrentDictionary<string, bool>? _presenceSeen;
     private readonly IFrameSink _sink;
+    private string[]? _presenceAudience;
+    private int _membershipChanged;
     private int _closed;
     private long _expiresAt = long.MaxValue;
 
@@ -35,6 +37,20 @@ public sealed class Session
     /// <summary>The presence update of this session's attach (awaited before its detach updates presence again).</summary>
     internal Task PresenceUpdate { get; set; } = Task.CompletedTask;
 
+    /// <summary>
+    /// The conversations told of this session's "online" at attach, when its memberships have not changed since: they
+    /// are the ones to tell of its "offline", without a store read. Null when unknown or when a conversation was gained
+    /// or left meanwhile (the store then says who shares one with the user now).
+    /// </summary>
+    internal IReadOnlyList<string>? PresenceAudience =>
+        Volatile.Read(ref _membershipChanged) != 0 ? null : Volatile.Read(ref _presenceAudience);
+
+    /// <summary>Records the conversations told of this session's "online".</summary>
+    internal void SetPresenceAudience(string[] convs) => Volatile.Write(ref _presenceAudience, convs);
+
+    /// <summary>Notes that the session gained or left a conversation after attach (for good: see <see cref="PresenceAudience"/>).</summary>
+    internal void NoteMembershipChanged() => Volatile.Write(ref _membershipChanged, 1);
+
     /// <summary>Sets when the session's credentials expire; the hub's sweep closes it then (4001).</summary>
     public void ExpiresIn(TimeSpan left) =>
         Volatile.Write(ref _expiresAt, Environment.TickCount64 + (long)Math.Clamp(left.TotalMilliseconds, 0, long.MaxValue / 2));
@@ -53,6 +69,12 @@ public sealed class Session
 
     /// <summary>Queues a frame; false when the connection is closed or its queue is full.</summary>
     public bool Send(ReadOnlyMemory<byte> frame) => !IsClosed && _sink.TrySend(frame);
+
+    /// <summary>Queues a frame that may wait for <see cref="Flush"/>; false when the connection is closed or its queue is full.</summary>
+    internal bool Queue(ReadOnlyMemory<byte> frame) => !IsClosed && _sink.TryQueue(frame);
+
+    /// <summary>Writes the frames <see cref="Queue"/> left waiting.</summary>
+    internal void Flush() => _sink.Flush();
 
     /// <summary>Closes the underlying connection.</summary>
     public void Close(int code, string reason) => _sink.Close(code, reason);

@@ -6,8 +6,8 @@ namespace Parley.Server.WebSockets;
 
 /// <summary>
 /// The send side: a bounded queue and a drain that runs only while there is something to send, so an idle connection
-/// holds neither a waiting task nor a channel. Frames queued together are written as one batch: one flush, one socket
-/// write (on the direct transport). After <see cref="Close"/> the drain sends what is queued, then the close frame.
+/// holds neither a waiting task nor a channel. Frames queued together (a delivery loop's burst, through TryQueue and
+/// Flush) are written as one batch: one flush, one socket write (on the direct transport). After <see cref="Close"/> the drain sends what is queued, then the close frame.
 /// </summary>
 internal sealed partial class WebSocketConnection
 {
@@ -22,6 +22,32 @@ internal sealed partial class WebSocketConnection
 
     /// <inheritdoc />
     public bool TrySend(ReadOnlyMemory<byte> frame)
+    {
+        if (!TryQueue(frame))
+        {
+            return false;
+        }
+
+        StartSending();
+        return true;
+    }
+
+    /// <inheritdoc />
+    public void Flush()
+    {
+        lock (_queueLock)
+        {
+            if (_draining || _queue is not { Count: > 0 })
+            {
+                return;
+            }
+        }
+
+        StartSending();
+    }
+
+    /// <inheritdoc />
+    public bool TryQueue(ReadOnlyMemory<byte> frame)
     {
         var overflow = false;
         lock (_queueLock)
@@ -48,7 +74,6 @@ internal sealed partial class WebSocketConnection
             return false;
         }
 
-        StartSending();
         return true;
     }
 

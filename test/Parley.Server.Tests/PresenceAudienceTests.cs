@@ -1,0 +1,181 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Delivery;
+using Parley.Memory;
+using Parley.Store.Sqlite;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+/// <summary>
+/// Where a disconnect's "offline" goes. Without membership changes since hello it goes to the conversations that heard
+/// the "online", with no store read (a reconnect storm's disconnects would each make one); after a conversation was
+/// gained or left, the store says who shares one with the user now.
+/// </summary>
+[Trait("Tier", "Server")]
+public sealed class PresenceAudienceTests
+{
+    [Fact]
+    public async Task A_disconnect_tells_the_conversations_of_its_hello_without_a_store_read()
+    {
+        await using var t = await Setup.CreateAsync();
+        var room = await t.Node.Chat.CreateRoomAsync(t.Alice, "audience", isPrivate: false);
+        await t.Node.Chat.AddMemberAsync(t.Alice, room.Id, t.Bob.Username);
+
+        var bob = await t.AttachAsync(t.Bob);
+        var (alice, _) = await t.AttachWithSessionAsync(t.Alice);
+        await bob.WaitForPresenceAsync(t.Alice.UserId, "online");
+
+        t.Reads.Reset();
+        await t.Node.Hub.DetachAsync(alice);
+        await bob.WaitForPresenceAsync(t.Alice.UserId, "offline");
+
+        Assert.Equal(0, t.Reads.Count);
+    }
+
+    [Fact]
+    public async Task After_gaining_a_conversation_a_disconnect_tells_it_too()
+    {
+        await using var t = await Setup.CreateAsync();
+        var (alice, aliceLog) = await t.AttachWithSessionAsync(t.Alice);
+        var carol = await t.AttachAsync(t.Carol);
+
+        // A dm opened after Alice's hello: her "online" never went there, her "offline" must.
+        var dm = await t.Node.Chat.OpenDmAsync(t.Alice, t.Carol.Username);
+        await t.Node.Chat.SendAsync(t.Carol, dm.Id, "k1", "hello");
+        await aliceLog.WaitForAsync(f => f.GetProperty("op").GetString() == "msg");
+        await carol.WaitForAsync(f => f.GetProperty("op").GetString() == "msg");
+
+        t.Reads.Reset();
+        await t.Node.Hub.DetachAsync(alice);
+        await carol.WaitForPresenceAsync(t.Alice.UserId, "offline");
+
+        Assert.True(t.Reads.Count >= 1, "the store says who shares a conversation with Alice now");
+    }
+
+    [Fact]
+    public async Task After_leaving_a_room_a_disconnect_no_longer_tells_it()
+    {
+        await using var t = await Setup.CreateAsync();
+        var room = await t.Node.Chat.CreateRoomAsync(t.Bob, "left", isPrivate: false);
+        await t.Node.Chat.AddMemberAsync(t.Bob, room.Id, t.Alice.Username);
+        await t.Node.Chat.OpenDmAsync(t.Alice, t.Carol.Username);
+
+        var bob = await t.AttachAsync(t.Bob);
+        var carol = await t.AttachAsync(t.Carol);
+        var (alice, aliceLog) = await t.AttachWithSessionAsync(t.Alice);
+        await bob.WaitForPresenceAsync(t.Alice.UserId, "online");
+        await carol.WaitForPresenceAsync(t.Alice.UserId, "online");
+
+        // The leaver gets the "left" news too, after the hub has noted the change.
+        await t.Node.Chat.LeaveAsync(t.Alice, room.Id);
+        await aliceLog.WaitForAsync(f => f.GetProperty("op").GetString() == "member" && f.GetProperty("change").GetString() == "left");
+
+        await t.Node.Hub.DetachAsync(alice);
+        await carol.WaitForPresenceAsync(t.Alice.UserId, "offline");
+        await Task.Delay(300);
+
+        Assert.False(bob.HasPresence(t.Alice.UserId, "offline"), "Bob no longer shares a conversation with Alice");
+    }
+
+    private sealed class Setup : IAsyncDisposable
+    {
+        public ParleyNode Node { get; private set; } = null!;
+
+        public PresenceReadCounter Reads { get; private set; } = null!;
+
+        public UserRef Alice { get; private set; } = null!;
+
+        public UserRef Bob { get; private set; } = null!;
+
+        public UserRef Carol { get; private set; } = null!;
+
+        public static async Task<Setup> CreateAsync()
+        {
+            var t = new Setup();
+            var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("audience"), "parley.db") });
+            var (store, reads) = StoreInterceptor.Wrap<PresenceReadCounter>(sqlite);
+            t.Reads = reads;
+            t.Node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { HeadCheckIntervalMs = 600_000 }, NullLoggerFactory.Instance);
+            await t.Node.StartAsync(CancellationToken.None);
+            t.Alice = await t.UserAsync("alice");
+            t.Bob = await t.UserAsync("bob");
+            t.Carol = await t.UserAsync("carol");
+            return t;
+        }
+
+        public async Task<FrameLog> AttachAsync(UserRef user) => (await AttachWithSessionAsync(user)).Log;
+
+        public async Task<(Session Session, FrameLog Log)> AttachWithSessionAsync(UserRef user)
+        {
+            var log = new FrameLog();
+            var session = Node.Hub.CreateSession(user.UserId, user.Username, log);
+            await Node.Hub.AttachAsync(session, null, CancellationToken.None);
+            await log.WaitForAsync(f => f.GetProperty("op").GetString() == "synced");
+            return (session, log);
+        }
+
+        public ValueTask DisposeAsync() => Node.DisposeAsync();
+
+        private async Task<UserRef> UserAsync(string name)
+        {
+            var id = Ids.New("u");
+            var username = (name + id[^6..]).ToLowerInvariant();
+            await Node.Store.CreateUserAsync(new User(id, username, "x", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), CancellationToken.None);
+            return new UserRef(id, username);
+        }
+    }
+
+    /// <summary>A connection as the hub sees it: keeps every frame written to it.</summary>
+    private sealed class FrameLog : IFrameSink
+    {
+        private readonly ConcurrentQueue<JsonElement> _frames = new();
+
+        public bool TrySend(ReadOnlyMemory<byte> frame)
+        {
+            _frames.Enqueue(JsonDocument.Parse(frame).RootElement.Clone());
+            return true;
+        }
+
+        public void Close(int closeCode, string reason)
+        {
+        }
+
+        public bool HasPresence(string userId, string status) => _frames.Any(f =>
+            f.GetProperty("op").GetString() == "presence" && f.GetProperty("userId").GetString() == userId && f.GetProperty("status").GetString() == status);
+
+        public Task WaitForPresenceAsync(string userId, string status) => WaitForAsync(_ => HasPresence(userId, status));
+
+        public async Task WaitForAsync(Func<JsonElement, bool> match)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (!_frames.Any(match))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "timed out waiting for a frame");
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    /// <summary>The real store, counting the presence-conversation reads a disconnect may make.</summary>
+    public class PresenceReadCounter : StoreInterceptor
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public void Reset() => Interlocked.Exchange(ref _count, 0);
+
+        protected override object? Intercept(MethodInfo method, object?[]? args)
+        {
+            if (method.Name == nameof(IChatStore.ListPresenceConversationsAsync))
+            {
+                Interlocked.Increment(ref _count);
+            }
+
+            return null;
+        }
+    }
+}
