@@ -39,6 +39,13 @@ public sealed class ParleyOptions
     /// <summary>Rooms up to this many members share presence among their members.</summary>
     public int PresenceRoomMaxMembers { get; set; } = 200;
 
+    /// <summary>
+    /// How long presence news waits in a conversation's delivery before it is written, so news that comes close together
+    /// (a room's members reconnecting) reaches each connection in one write instead of one each. 0 writes at once.
+    /// Presence only: messages and other events are never held.
+    /// </summary>
+    public int PresenceBatchMs { get; set; } = 200;
+
     /// <summary>Most messages committed in one group-commit transaction.</summary>
     public int MaxCommitBatch { get; set; } = 256;
 

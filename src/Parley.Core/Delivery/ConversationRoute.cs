@@ -37,6 +37,7 @@ internal sealed class ConversationRoute
     private bool _running;
     private bool _corked;
     private bool _gapTimerArmed;
+    private List<BroadcastWork>? _presenceHeld;
     private long _maxSeen;
 
     public ConversationRoute(string convId, RouteContext ctx)
@@ -222,8 +223,14 @@ internal sealed class ConversationRoute
             case UnsubscribeWork u:
                 _subs.RemoveAll(x => x.Session == u.Session);
                 return Task.CompletedTask;
+            case BroadcastWork { PresenceOnline: not null } p when _ctx.PresenceBatch > TimeSpan.Zero:
+                HoldPresence(p);
+                return Task.CompletedTask;
             case BroadcastWork b:
                 Broadcast(b);
+                return Task.CompletedTask;
+            case PresenceDueWork:
+                WritePresence();
                 return Task.CompletedTask;
             case MemberLeftWork left:
                 OnMemberLeft(left);
@@ -430,6 +437,44 @@ internal sealed class ConversationRoute
         }
     }
 
+    /// <summary>
+    /// Holds presence news for <see cref="RouteContext.PresenceBatch"/> from the first of it: a room's members coming
+    /// and going together then cost each connection one write for all their news, not one per member.
+    /// </summary>
+    private void HoldPresence(BroadcastWork news)
+    {
+        if (_presenceHeld is null)
+        {
+            _presenceHeld = [];
+            _ = Task.Delay(_ctx.PresenceBatch).ContinueWith(static (_, state) => ((ConversationRoute)state!).Post(PresenceDueWork.Instance), this, TaskScheduler.Default);
+        }
+
+        _presenceHeld.Add(news);
+    }
+
+    /// <summary>Writes the held presence news, in arrival order, each connection's share in one write.</summary>
+    private void WritePresence()
+    {
+        var held = _presenceHeld;
+        _presenceHeld = null;
+        if (held is null)
+        {
+            return;
+        }
+
+        var corked = _corked;
+        _corked = true;
+        foreach (var news in held)
+        {
+            Broadcast(news);
+        }
+
+        if (!corked)
+        {
+            Uncork();
+        }
+    }
+
     private void OnMemberLeft(MemberLeftWork left)
     {
         foreach (var sub in _subs)
@@ -545,14 +590,21 @@ internal sealed class ConversationRoute
 
 /// <summary>
 /// What routes need from the hub; <paramref name="StoreReads"/> admits the node's delivery reads of the store;
-/// <paramref name="ReorderWait"/> is how long an event ahead of a missing seq waits for it before the store is read.
+/// <paramref name="ReorderWait"/> is how long an event ahead of a missing seq waits for it before the store is read;
+/// <paramref name="PresenceBatch"/> how long presence news is held to be written together.
 /// </summary>
-internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit, SemaphoreSlim StoreReads, TimeSpan ReorderWait);
+internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit, SemaphoreSlim StoreReads, TimeSpan ReorderWait, TimeSpan PresenceBatch);
 
 internal abstract record RouteWork;
 
 /// <summary>A stored message to deliver (from the bus).</summary>
 internal sealed record MessageWork(long Seq, ReadOnlyMemory<byte> Frame) : RouteWork;
+
+/// <summary>The presence news held since the first of it is due.</summary>
+internal sealed record PresenceDueWork : RouteWork
+{
+    public static readonly PresenceDueWork Instance = new();
+}
 
 /// <summary>A held event's wait for its missing predecessor ended.</summary>
 internal sealed record GapTimeoutWork : RouteWork

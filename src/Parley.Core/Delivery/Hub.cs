@@ -42,7 +42,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         // Hello's reads and the routes' catch-ups are admitted in bounded numbers, so a burst of reconnects queues on
         // this node instead of exhausting the store's connection pool (fault campaign, reconnect-storm).
         var reads = Math.Max(2, options.StoreReadConcurrency);
-        _routeContext = new RouteContext(store, log, options.BacklogLimit, new SemaphoreSlim(reads), TimeSpan.FromMilliseconds(Math.Max(0, options.ReorderWaitMs)));
+        _routeContext = new RouteContext(store, log, options.BacklogLimit, new SemaphoreSlim(reads), TimeSpan.FromMilliseconds(Math.Max(0, options.ReorderWaitMs)), TimeSpan.FromMilliseconds(Math.Max(0, options.PresenceBatchMs)));
         _conversationReads = new ReadCoalescer<IReadOnlyList<ConversationView>>(store.ListConversationsOfUsersAsync, Math.Max(1, reads / 4), 256);
         _headReads = new ReadCoalescer<long>(store.GetLastSeqsAsync, Math.Max(1, reads / 4), 2_000);
         // Presence lookups have their own share: a storm's hundreds of them must not delay the catch-ups before synced.

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 
 namespace Parley.Delivery;
 
@@ -7,7 +7,7 @@ public sealed class Session
 {
     // Per-connection state is kept small (thousands of idle sessions per node): the presence map is created on the first
     // presence frame, and the conversation set is a small array.
-    private ConcurrentDictionary<string, bool>? _presenceSeen;
+    private Dictionary<string, bool>? _presenceSeen;
     private readonly IFrameSink _sink;
     private string[]? _presenceAudience;
     private int _membershipChanged;
@@ -82,15 +82,17 @@ public sealed class Session
     /// <summary>True when a presence frame about <paramref name="userId"/> with this status is news to this connection.</summary>
     internal bool IsPresenceNews(string userId, bool online)
     {
-        var news = true;
+        // Routes of different conversations may ask at once; a plain map under its own lock is cheaper than a
+        // concurrent one here (a storm grows thousands of them to a room's size at the same time).
         var seen = Volatile.Read(ref _presenceSeen)
-            ?? Interlocked.CompareExchange(ref _presenceSeen, new ConcurrentDictionary<string, bool>(concurrencyLevel: 1, capacity: 4, StringComparer.Ordinal), null)
+            ?? Interlocked.CompareExchange(ref _presenceSeen, new Dictionary<string, bool>(4, StringComparer.Ordinal), null)
             ?? _presenceSeen!;
-        seen.AddOrUpdate(userId, online, (_, old) =>
+        lock (seen)
         {
-            news = old != online;
-            return online;
-        });
-        return news;
+            ref var status = ref CollectionsMarshal.GetValueRefOrAddDefault(seen, userId, out var existed);
+            var news = !existed || status != online;
+            status = online;
+            return news;
+        }
     }
 }
