@@ -139,6 +139,27 @@ public sealed class RouteDeliveryTests
         Assert.True(writes <= 50, $"{writes} writes for 200 frames: the queued events were not written together");
     }
 
+    [Fact]
+    public async Task Presence_news_close_together_reaches_a_connection_in_one_write()
+    {
+        await using var t = await Setup.CreateAsync(reorderWaitMs: 30);
+        var users = Enumerable.Range(0, 20).Select(_ => Ids.New("u")).ToList();
+
+        var before = t.Sink.Writes;
+        foreach (var user in users)
+        {
+            // 5 ms apart: each would be written on its own if presence were not held for its batch (200 ms).
+            t.PublishPresence(user, online: true);
+            await Task.Delay(5);
+        }
+
+        await t.Sink.WaitForPresenceAsync(users.Count);
+
+        Assert.Equal(users, t.Sink.PresenceUsers());
+        var writes = t.Sink.Writes - before;
+        Assert.True(writes <= 3, $"{writes} writes for {users.Count} presence frames");
+    }
+
     private sealed class Setup : IAsyncDisposable
     {
         private ParleyNode _node = null!;
@@ -212,6 +233,9 @@ public sealed class RouteDeliveryTests
         public void Publish(StoredMessage m) =>
             _node.Hub.OnEvent(BusTopic.ForConversation(m.Conv), new BusEvent(BusEventKind.Message, m.Conv, m.Seq, m.From, "test", ServerFrames.Message(m)));
 
+        public void PublishPresence(string userId, bool online) =>
+            _node.Hub.OnEvent(BusTopic.ForConversation(Room), new BusEvent(BusEventKind.Presence, Room, online ? 1 : 0, userId, "test", ServerFrames.Presence(userId, online)));
+
         public ValueTask DisposeAsync() => _node.DisposeAsync();
     }
 
@@ -271,6 +295,11 @@ public sealed class RouteDeliveryTests
 
         public List<long> Seqs(string conv) =>
             [.. _frames.Where(f => f.GetProperty("op").GetString() == "msg" && f.GetProperty("conv").GetString() == conv).Select(f => f.GetProperty("seq").GetInt64())];
+
+        public List<string> PresenceUsers() =>
+            [.. _frames.Where(f => f.GetProperty("op").GetString() == "presence").Select(f => f.GetProperty("userId").GetString()!)];
+
+        public Task WaitForPresenceAsync(int count) => WaitAsync(() => PresenceUsers().Count >= count);
 
         public Task WaitForSyncedAsync() => WaitAsync(() => _frames.Any(f => f.GetProperty("op").GetString() == "synced"));
 
