@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Reflection;
-using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Delivery;
 using Parley.Memory;
@@ -84,7 +81,7 @@ public sealed class PresenceAudienceTests
     {
         public ParleyNode Node { get; private set; } = null!;
 
-        public PresenceReadCounter Reads { get; private set; } = null!;
+        public CallCounter Reads { get; private set; } = null!;
 
         public UserRef Alice { get; private set; } = null!;
 
@@ -96,7 +93,8 @@ public sealed class PresenceAudienceTests
         {
             var t = new Setup();
             var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("audience"), "parley.db") });
-            var (store, reads) = StoreInterceptor.Wrap<PresenceReadCounter>(sqlite);
+            var (store, reads) = StoreInterceptor.Wrap<CallCounter>(sqlite);
+            reads.Method = nameof(IChatStore.ListPresenceConversationsAsync);
             t.Reads = reads;
             t.Node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { HeadCheckIntervalMs = 600_000 }, NullLoggerFactory.Instance);
             await t.Node.StartAsync(CancellationToken.None);
@@ -106,14 +104,14 @@ public sealed class PresenceAudienceTests
             return t;
         }
 
-        public async Task<FrameLog> AttachAsync(UserRef user) => (await AttachWithSessionAsync(user)).Log;
+        public async Task<RecordingSink> AttachAsync(UserRef user) => (await AttachWithSessionAsync(user)).Log;
 
-        public async Task<(Session Session, FrameLog Log)> AttachWithSessionAsync(UserRef user)
+        public async Task<(Session Session, RecordingSink Log)> AttachWithSessionAsync(UserRef user)
         {
-            var log = new FrameLog();
+            var log = new RecordingSink();
             var session = Node.Hub.CreateSession(user.UserId, user.Username, log);
             await Node.Hub.AttachAsync(session, null, CancellationToken.None);
-            await log.WaitForAsync(f => f.GetProperty("op").GetString() == "synced");
+            await log.WaitForSyncedAsync();
             return (session, log);
         }
 
@@ -125,57 +123,6 @@ public sealed class PresenceAudienceTests
             var username = (name + id[^6..]).ToLowerInvariant();
             await Node.Store.CreateUserAsync(new User(id, username, "x", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), CancellationToken.None);
             return new UserRef(id, username);
-        }
-    }
-
-    /// <summary>A connection as the hub sees it: keeps every frame written to it.</summary>
-    private sealed class FrameLog : IFrameSink
-    {
-        private readonly ConcurrentQueue<JsonElement> _frames = new();
-
-        public bool TrySend(ReadOnlyMemory<byte> frame)
-        {
-            _frames.Enqueue(JsonDocument.Parse(frame).RootElement.Clone());
-            return true;
-        }
-
-        public void Close(int closeCode, string reason)
-        {
-        }
-
-        public bool HasPresence(string userId, string status) => _frames.Any(f =>
-            f.GetProperty("op").GetString() == "presence" && f.GetProperty("userId").GetString() == userId && f.GetProperty("status").GetString() == status);
-
-        public Task WaitForPresenceAsync(string userId, string status) => WaitForAsync(_ => HasPresence(userId, status));
-
-        public async Task WaitForAsync(Func<JsonElement, bool> match)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(15);
-            while (!_frames.Any(match))
-            {
-                Assert.True(DateTime.UtcNow < deadline, "timed out waiting for a frame");
-                await Task.Delay(20);
-            }
-        }
-    }
-
-    /// <summary>The real store, counting the presence-conversation reads a disconnect may make.</summary>
-    public class PresenceReadCounter : StoreInterceptor
-    {
-        private int _count;
-
-        public int Count => Volatile.Read(ref _count);
-
-        public void Reset() => Interlocked.Exchange(ref _count, 0);
-
-        protected override object? Intercept(MethodInfo method, object?[]? args)
-        {
-            if (method.Name == nameof(IChatStore.ListPresenceConversationsAsync))
-            {
-                Interlocked.Increment(ref _count);
-            }
-
-            return null;
         }
     }
 }

@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Reflection;
-using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Delivery;
 using Parley.Memory;
@@ -171,13 +168,14 @@ public sealed class RouteDeliveryTests
 
         public RecordingSink Sink { get; } = new();
 
-        public ReadCounter Reads { get; private set; } = null!;
+        public CallCounter Reads { get; private set; } = null!;
 
         public static async Task<Setup> CreateAsync(int reorderWaitMs)
         {
             var t = new Setup();
             var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reorder"), "parley.db") });
-            (t._store, t.Reads) = StoreInterceptor.Wrap<ReadCounter>(sqlite);
+            (t._store, t.Reads) = StoreInterceptor.Wrap<CallCounter>(sqlite);
+            t.Reads.Method = nameof(IChatStore.ReadMessagesAsync);
             var options = new ParleyOptions { ReorderWaitMs = reorderWaitMs, HeadCheckIntervalMs = 600_000 };
             t._node = new ParleyNode(t._store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
             await t._node.StartAsync(CancellationToken.None);
@@ -237,102 +235,5 @@ public sealed class RouteDeliveryTests
             _node.Hub.OnEvent(BusTopic.ForConversation(Room), new BusEvent(BusEventKind.Presence, Room, online ? 1 : 0, userId, "test", ServerFrames.Presence(userId, online)));
 
         public ValueTask DisposeAsync() => _node.DisposeAsync();
-    }
-
-    /// <summary>A connection as the hub sees it: keeps every frame written to it.</summary>
-    private sealed class RecordingSink : IFrameSink
-    {
-        private readonly ConcurrentQueue<JsonElement> _frames = new();
-        private int _waiting;
-        private int _writes;
-
-        /// <summary>Socket writes: one per <see cref="TrySend"/>, one per <see cref="Flush"/> that had frames waiting.</summary>
-        public int Writes => Volatile.Read(ref _writes);
-
-        /// <summary>Each frame takes 50 µs to take in, as a busy node's would: a burst queues up behind the first.</summary>
-        public bool Slow { get; set; }
-
-        public bool TrySend(ReadOnlyMemory<byte> frame)
-        {
-            Record(frame);
-            Interlocked.Exchange(ref _waiting, 0);
-            Interlocked.Increment(ref _writes);
-            return true;
-        }
-
-        public bool TryQueue(ReadOnlyMemory<byte> frame)
-        {
-            Record(frame);
-            Interlocked.Increment(ref _waiting);
-            return true;
-        }
-
-        public void Flush()
-        {
-            if (Interlocked.Exchange(ref _waiting, 0) > 0)
-            {
-                Interlocked.Increment(ref _writes);
-            }
-        }
-
-        private void Record(ReadOnlyMemory<byte> frame)
-        {
-            if (Slow)
-            {
-                var until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 20_000;
-                while (System.Diagnostics.Stopwatch.GetTimestamp() < until)
-                {
-                    Thread.SpinWait(10);
-                }
-            }
-
-            _frames.Enqueue(JsonDocument.Parse(frame).RootElement.Clone());
-        }
-
-        public void Close(int closeCode, string reason)
-        {
-        }
-
-        public List<long> Seqs(string conv) =>
-            [.. _frames.Where(f => f.GetProperty("op").GetString() == "msg" && f.GetProperty("conv").GetString() == conv).Select(f => f.GetProperty("seq").GetInt64())];
-
-        public List<string> PresenceUsers() =>
-            [.. _frames.Where(f => f.GetProperty("op").GetString() == "presence").Select(f => f.GetProperty("userId").GetString()!)];
-
-        public Task WaitForPresenceAsync(int count) => WaitAsync(() => PresenceUsers().Count >= count);
-
-        public Task WaitForSyncedAsync() => WaitAsync(() => _frames.Any(f => f.GetProperty("op").GetString() == "synced"));
-
-        public Task WaitForAsync(string conv, int count) => WaitAsync(() => Seqs(conv).Count >= count);
-
-        private static async Task WaitAsync(Func<bool> done)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(15);
-            while (!done())
-            {
-                Assert.True(DateTime.UtcNow < deadline, "timed out waiting for frames");
-                await Task.Delay(20);
-            }
-        }
-    }
-
-    /// <summary>The real store, counting its message reads (the reads a catch-up makes).</summary>
-    public class ReadCounter : StoreInterceptor
-    {
-        private int _count;
-
-        public int Count => Volatile.Read(ref _count);
-
-        public void Reset() => Interlocked.Exchange(ref _count, 0);
-
-        protected override object? Intercept(MethodInfo method, object?[]? args)
-        {
-            if (method.Name == nameof(IChatStore.ReadMessagesAsync))
-            {
-                Interlocked.Increment(ref _count);
-            }
-
-            return null;
-        }
     }
 }

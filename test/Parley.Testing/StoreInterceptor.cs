@@ -44,3 +44,30 @@ public class StoreInterceptor : DispatchProxy
         }
     }
 }
+
+/// <summary>The real store, counting the calls of one of its methods (e.g. the reads a catch-up or a disconnect makes).</summary>
+public class CallCounter : StoreInterceptor
+{
+    private int _count;
+
+    /// <summary>The name of the <see cref="IChatStore"/> method counted.</summary>
+    public string Method { get; set; } = "";
+
+    /// <summary>Calls counted since the start or the last <see cref="Reset"/>.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Starts counting from zero.</summary>
+    public void Reset() => Interlocked.Exchange(ref _count, 0);
+
+    /// <inheritdoc />
+    protected override object? Intercept(MethodInfo method, object?[]? args)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        if (method.Name == Method)
+        {
+            Interlocked.Increment(ref _count);
+        }
+
+        return null;
+    }
+}
