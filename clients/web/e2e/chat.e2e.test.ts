@@ -4,6 +4,7 @@ import {
   authenticate,
   bodies,
   conversationItem,
+  explainFailures,
   launchChromium,
   openConversation,
   openPage,
@@ -21,6 +22,8 @@ let server: ParleyServer;
 let browser: Browser;
 let alice: UserPage;
 let bob: UserPage;
+
+explainFailures(() => server?.logTail());
 
 beforeAll(async () => {
   server = await ParleyServer.start();

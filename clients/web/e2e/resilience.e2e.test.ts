@@ -1,13 +1,15 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParleyClient, RestClient, type Message, type MessageSource } from '../src/protocol';
-import { authenticate, bodies, conversationItem, launchChromium, openPage, screenshot, send, statusOf, waitMs } from './support/browser';
+import { authenticate, bodies, conversationItem, explainFailures, launchChromium, openPage, screenshot, send, statusOf, waitMs } from './support/browser';
 import { ParleyServer } from './support/server';
 
 // A small backlog limit makes the server answer a resume with a gap frame after only 20 missed messages, and a high
 // send rate lets the test send a few hundred messages quickly.
 let server: ParleyServer;
 let browser: Browser;
+
+explainFailures(() => server?.logTail());
 
 beforeAll(async () => {
   server = await ParleyServer.start(['--Parley:BacklogLimit=20', '--Parley:SendRatePerSecond=1000', '--Parley:SendBurst=1000']);

@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authenticate, bodies, conversationItem, launchChromium, openPage, send, waitMs, type UserPage } from './support/browser';
+import { authenticate, bodies, conversationItem, explainFailures, launchChromium, openPage, send, type UserPage, waitMs } from './support/browser';
 import { ParleyServer } from './support/server';
 
 // Each payload, if it ever ran, would set window.__pwned and open a dialog; neither may happen.
@@ -35,6 +35,8 @@ async function activeContent(page: Page): Promise<{ img: number; script: number;
     jsLinks: document.querySelectorAll('a[href^="javascript:" i]').length,
   }));
 }
+
+explainFailures(() => server?.logTail());
 
 beforeAll(async () => {
   server = await ParleyServer.start();

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { screenshotDir } from './paths';
 
 /** Debian's Chromium, never a downloaded browser (shared/facts.md). Playwright gives each launch a fresh profile dir. */
@@ -15,6 +15,24 @@ export function launchChromium(): Promise<Browser> {
 }
 
 export const waitMs = 10_000;
+
+const keptFrames = 120;
+let pagesOpened = 0;
+const recentFrames = new Map<string, string[]>();
+
+/**
+ * When a test of the calling file fails, prints each page's newest WebSocket frames and the server log's tail: a
+ * failure in CI then says what the pages and the server saw, not only which assertion gave up.
+ */
+export function explainFailures(serverLog: () => string | undefined): void {
+  afterEach((context) => {
+    if (context.task.result?.state !== 'fail') return;
+    const parts = [`---- ${context.task.name}: newest WebSocket frames per page`];
+    for (const [tag, frames] of recentFrames) parts.push(`-- ${tag}`, ...frames);
+    parts.push('---- server log tail', serverLog() ?? '(no server)');
+    console.log(parts.join('\n'));
+  });
+}
 
 /** What a page did that it never should: dialogs opened, uncaught errors, CSP violations. */
 export interface PageWatch {
@@ -44,14 +62,22 @@ export async function openPage(browser: Browser, baseUrl: string, options: { vie
   page.on('console', (message) => {
     if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) watch.cspViolations.push(message.text());
   });
-  if (process.env.PARLEY_E2E_TRACE === '1') {
-    // Frame-level trace for debugging a failing scenario.
-    const tag = Math.random().toString(36).slice(2, 6);
-    page.on('websocket', (ws) => {
-      ws.on('framesent', (f) => console.log(`[${tag}] >> ${String(f.payload).slice(0, 160)}`));
-      ws.on('framereceived', (f) => console.log(`[${tag}] << ${String(f.payload).slice(0, 160)}`));
-    });
-  }
+  // The page's newest WebSocket frames, printed when a test fails (see explainFailures); PARLEY_E2E_TRACE=1 prints all.
+  const tag = `page${++pagesOpened}`;
+  const frames: string[] = [];
+  recentFrames.set(tag, frames);
+  const note = (direction: string, payload: string | Buffer): void => {
+    const line = `${new Date().toISOString().slice(11, 23)} [${tag}] ${direction} ${String(payload).slice(0, 160)}`;
+    if (process.env.PARLEY_E2E_TRACE === '1') console.log(line);
+    frames.push(line);
+    if (frames.length > keptFrames) frames.shift();
+  };
+  page.on('websocket', (ws) => {
+    note('open', ws.url());
+    ws.on('framesent', (f) => note('>>', f.payload));
+    ws.on('framereceived', (f) => note('<<', f.payload));
+    ws.on('close', () => note('closed', ''));
+  });
   await page.goto('/');
   return { context, page, watch };
 }

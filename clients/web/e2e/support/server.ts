@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +44,14 @@ export class ParleyServer {
 
   get logFile(): string {
     return path.join(this.dataDir, 'server.log');
+  }
+
+  /** The node's newest warnings and errors, then the last `lines` lines of its log (stdout and stderr). */
+  logTail(lines = 30): string {
+    if (!existsSync(this.logFile)) return '(no log)';
+    const all = readFileSync(this.logFile, 'utf8').split('\n');
+    const problems = all.filter((line) => /^(warn|fail|crit):/.test(line)).slice(-40);
+    return ['-- warnings and errors', ...problems, `-- last ${lines} lines`, ...all.slice(-lines)].join('\n');
   }
 
   async start(): Promise<void> {
