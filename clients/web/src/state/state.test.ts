@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { ParleyClient } from '../protocol';
 import { conversation, message } from '../protocol/testing/fakes';
 import { mergeMessages, ownMessageStatus } from './messages';
 import { summaries, typingText, unreadOf } from './selectors';
-import { hasOlder, type ChatState, type ConversationView } from './store';
+import { ChatStore, hasOlder, type ChatState, type ConversationView } from './store';
 
 function view(overrides: Partial<ConversationView> = {}): ConversationView {
   return { info: conversation('r1'), messages: [], outgoing: [], receipts: {}, typing: {}, loadingOlder: false, olderError: null, ...overrides };
@@ -63,5 +64,30 @@ describe('selectors', () => {
     expect(list.map((c) => c.title)).toEqual(['pat', 'Old room', 'Empty']);
     expect(list[0]).toMatchObject({ lastText: 'draft', lastFrom: 'me', online: true, unread: 0 });
     expect(list[1]).toMatchObject({ lastText: 'message 3', unread: 2, online: null });
+  });
+});
+
+describe('ChatStore notifications', () => {
+  // Never started: no socket, no timers; only the store's own bookkeeping runs.
+  const store = (): ChatStore => new ChatStore(new ParleyClient({ token: 't', baseUrl: 'http://parley.test' }), { userId: 'u1', username: 'ann' });
+
+  it('renders what the user did at once, so a keystroke right after a click lands in the conversation opened', () => {
+    const s = store();
+    let renders = 0;
+    s.subscribe(() => renders++);
+    s.open('r1');
+    expect(renders).toBe(1);
+    expect(s.getState().activeId).toBe('r1');
+  });
+
+  it('coalesces background changes (frames from the network, page visibility) into one render', async () => {
+    const s = store();
+    let renders = 0;
+    s.subscribe(() => renders++);
+    s.setVisible(false);
+    s.setVisible(true);
+    expect(renders).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(renders).toBe(1);
   });
 });

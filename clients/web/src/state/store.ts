@@ -106,7 +106,7 @@ export class ChatStore {
 
   /** Shows a conversation (null for none) and marks it read when the page is visible. */
   open(conv: string | null): void {
-    this.set({ ...this.state, activeId: conv });
+    this.set({ ...this.state, activeId: conv }, true);
     this.markReadIfShown(conv);
   }
 
@@ -117,18 +117,18 @@ export class ChatStore {
 
   send(conv: string, body: string): void {
     const clientMsgId = this.client.send(conv, body);
-    this.updateConv(conv, (v) => ({ ...v, outgoing: [...v.outgoing, { clientMsgId, body, createdAt: Date.now(), status: 'pending' }] }));
+    this.updateConv(conv, (v) => ({ ...v, outgoing: [...v.outgoing, { clientMsgId, body, createdAt: Date.now(), status: 'pending' }] }), true);
   }
 
   retry(conv: string, clientMsgId: string): void {
     const entry = this.state.conversations[conv]?.outgoing.find((o) => o.clientMsgId === clientMsgId);
     if (!entry) return;
     this.client.send(conv, entry.body, clientMsgId);
-    this.updateOutgoing(conv, clientMsgId, (o) => withoutError({ ...o, status: 'pending' }));
+    this.updateOutgoing(conv, clientMsgId, (o) => withoutError({ ...o, status: 'pending' }), true);
   }
 
   discard(conv: string, clientMsgId: string): void {
-    this.updateConv(conv, (v) => ({ ...v, outgoing: v.outgoing.filter((o) => o.clientMsgId !== clientMsgId) }));
+    this.updateConv(conv, (v) => ({ ...v, outgoing: v.outgoing.filter((o) => o.clientMsgId !== clientMsgId) }), true);
   }
 
   typing(conv: string): void {
@@ -320,24 +320,34 @@ export class ChatStore {
 
   // ---- plumbing ----
 
-  private updateConv(conv: string, change: (v: ConversationView) => ConversationView): void {
+  private updateConv(conv: string, change: (v: ConversationView) => ConversationView, now = false): void {
     const view = this.state.conversations[conv];
     if (!view) return;
-    this.set({ ...this.state, conversations: { ...this.state.conversations, [conv]: change(view) } });
+    this.set({ ...this.state, conversations: { ...this.state.conversations, [conv]: change(view) } }, now);
   }
 
-  private updateOutgoing(conv: string, clientMsgId: string, change: (o: Outgoing) => Outgoing): void {
-    this.updateConv(conv, (v) => ({ ...v, outgoing: v.outgoing.map((o) => (o.clientMsgId === clientMsgId ? change(o) : o)) }));
+  private updateOutgoing(conv: string, clientMsgId: string, change: (o: Outgoing) => Outgoing, now = false): void {
+    this.updateConv(conv, (v) => ({ ...v, outgoing: v.outgoing.map((o) => (o.clientMsgId === clientMsgId ? change(o) : o)) }), now);
   }
 
-  private set(next: ChatState): void {
+  /**
+   * Replaces the state. What the network brings is coalesced (a resume backlog is hundreds of frames) into one render
+   * 16 ms later; what the user did (`now`) renders at once, so the next keystroke lands in what they just opened.
+   */
+  private set(next: ChatState, now = false): void {
     this.state = next;
-    // Coalesce bursts (a resume backlog is hundreds of frames) into one render.
+    if (now) {
+      this.notify();
+      return;
+    }
     if (this.notifyTimer !== null) return;
-    this.notifyTimer = setTimeout(() => {
-      this.notifyTimer = null;
-      for (const l of [...this.listeners]) l();
-    }, 16);
+    this.notifyTimer = setTimeout(() => this.notify(), 16);
+  }
+
+  private notify(): void {
+    if (this.notifyTimer !== null) clearTimeout(this.notifyTimer);
+    this.notifyTimer = null;
+    for (const l of [...this.listeners]) l();
   }
 }
 
