@@ -49,7 +49,8 @@ for (var i = 0; i < args.Length - 1; i++)
         var node = System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(sizes, Json.Options))!.AsObject();
         var (key, value) = (args[i + 1].Split('=')[0], args[i + 1].Split('=')[1]);
         var name = char.ToLowerInvariant(key[0]) + key[1..];
-        node[name] = value.Contains(',', StringComparison.Ordinal)
+        // A list (DirectSteps=500,1000) or a one-element list for a list-valued size (DirectSteps=1000).
+        node[name] = value.Contains(',', StringComparison.Ordinal) || node[name] is System.Text.Json.Nodes.JsonArray
             ? System.Text.Json.Nodes.JsonNode.Parse("[" + value + "]")
             : System.Text.Json.Nodes.JsonNode.Parse(value);
         sizes = node.Deserialize<Sizes>(Json.Options)!;
