@@ -79,6 +79,13 @@ var targets = targetNames.Select<string, Target>(n => n switch
     _ => throw new ArgumentException("unknown target " + n),
 }).ToList();
 
+if (scenarios.Contains("fanout"))
+{
+    // Before any target starts: the floor is the machine's, measured with nothing else running.
+    result.SendFloor = await SendFloor.MeasureAsync(sizes.FanoutSmallSize, sizes.FanoutDeliveriesPerSecond, sizes.SendFloorMs);
+    Runner.Log($"send floor: {result.SendFloor["cpuMicrosecondsPerSend"]:F2} µs of CPU per send, {result.SendFloor["sendsPerCpuSecond"]:F0} sends per CPU-s");
+}
+
 await using (var fleet = Fleet.Start(sizes.Workers))
 {
     await new Runner(sizes, fleet, result).RunAsync(targets, scenarios);
@@ -110,6 +117,11 @@ static void WriteReport(RunResult run, string docs, string repo)
 static int SmokeCheck(RunResult run, string[] targets, string[] scenarios)
 {
     var problems = new List<string>();
+    if (scenarios.Contains("fanout") && (run.SendFloor is not { } floor || !(floor["sends"] > 0) || floor["bytesReceived"] != floor["sends"] * 102))
+    {
+        problems.Add("send floor: no sends measured, or not every byte arrived");
+    }
+
     foreach (var t in targets)
     {
         ScenarioResult? Get(string s) => run.Results.FirstOrDefault(r => r.Target == t && r.Scenario == s);

@@ -133,6 +133,31 @@ public static class Report
         }
 
         md.AppendLine();
+        if (run.SendFloor is { } floor)
+        {
+            // What one send() costs on this machine bounds every target that writes each delivery with its own send.
+            var perSend = floor["cpuMicrosecondsPerSend"];
+            md.AppendLine($"**The machine's floor, same run.** One thread of a bare .NET program, no server around it, wrote a 102-byte frame (a 100-byte text message with its WebSocket header) to {N(floor["sockets"])} loopback sockets in turn at {N(floor["offeredPerSecond"])} sends/s, one `send()` each: {N(perSend, "0.00")} µs of its CPU per send, so at most **{N(floor["sendsPerCpuSecond"])} sends per CPU-second**. On loopback a sender's `send()` also runs the receiving side's TCP processing and wakes the reader, as a server's does for a local client; at this rate every target writes each delivery with a send of its own (there is nothing queued to coalesce), so no target can exceed that figure here. Per delivery:");
+            md.AppendLine();
+            md.AppendLine("| | rooms of | server CPU per delivery | of which the bare send | the rest |");
+            md.AppendLine("|---|---|---|---|---|");
+            foreach (var name in new[] { "fanout-small", "fanout-large" })
+            {
+                foreach (var t in targets)
+                {
+                    var per = 1e6 / Fig(name, t, "deliveriesPerServerCpuSecond");
+                    if (!double.IsFinite(per))
+                    {
+                        continue;
+                    }
+
+                    md.AppendLine($"| {Names[t]} | {N(Fig(name, t, "roomSize"))} | {N(per, "0.0")} µs | {N(perSend, "0.0")} µs | {N(per - perSend, "0.0")} µs |");
+                }
+            }
+
+            md.AppendLine();
+        }
+
         File.WriteAllText(Path.Combine(chartDir, "fanout.svg"), Svg.Bars("Fan-out: deliveries per server CPU-second (higher is better)", "deliveries per CPU-second",
             new[] { "fanout-small", "fanout-large" }.SelectMany(n => targets.Select(t => ($"{Names[t]}, rooms of {N(Fig(n, t, "roomSize"))}", Fig(n, t, "deliveriesPerServerCpuSecond")))).ToList(), v => N(v)));
         File.WriteAllText(Path.Combine(chartDir, "fanout-latency.svg"), Svg.LatencyCurves("Fan-out: delivery latency by percentile",

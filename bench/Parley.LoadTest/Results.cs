@@ -22,6 +22,9 @@ public sealed class RunResult
     public Dictionary<string, string> Targets { get; set; } = [];
 
     public List<ScenarioResult> Results { get; set; } = [];
+
+    /// <summary>The machine's send floor (<see cref="SendFloor"/>), measured once per run with the fan-out scenario.</summary>
+    public Dictionary<string, double>? SendFloor { get; set; }
 }
 
 /// <summary>One scenario on one target.</summary>

@@ -28,6 +28,9 @@ public sealed record Sizes
 
     public int FanoutDurationMs { get; init; } = 20_000;
 
+    /// <summary>How long the machine's send floor is measured (one thread sending at the fan-out's delivery rate).</summary>
+    public int SendFloorMs { get; init; } = 5_000;
+
     public int DirectPairs { get; init; } = 1_000;
 
     /// <summary>Offered rates, climbed until one is not sustained; finer where durable targets top out.</summary>
@@ -65,6 +68,7 @@ public sealed record Sizes
         FanoutDeliveriesPerSecond = 400,
         FanoutWarmupMs = 300,
         FanoutDurationMs = 1_000,
+        SendFloorMs = 300,
         DirectPairs = 4,
         DirectSteps = [50, 100],
         DirectStepMs = 1_000,
