@@ -21,6 +21,9 @@ public class StoreInterceptor : DispatchProxy
         return (proxy, interceptor);
     }
 
+    /// <summary>The wrapped store, for an <see cref="Intercept"/> that calls it itself.</summary>
+    protected IChatStore Inner => _inner;
+
     /// <summary>Sees each call first; a non-null result is returned instead of calling the store.</summary>
     protected virtual object? Intercept(MethodInfo method, object?[]? args) => null;
 
@@ -69,5 +72,36 @@ public class CallCounter : StoreInterceptor
         }
 
         return null;
+    }
+}
+
+/// <summary>
+/// The real store, whose next appends commit and then fail instead of answering: a database connection lost between
+/// the commit and its reply. The messages are stored; the caller is told the store failed.
+/// </summary>
+public class AppendAnswerLoss : StoreInterceptor
+{
+    private int _toLose;
+
+    /// <summary>Loses the answers of the next <paramref name="appends"/> append calls.</summary>
+    public void Lose(int appends) => Interlocked.Exchange(ref _toLose, appends);
+
+    /// <inheritdoc />
+    protected override object? Intercept(MethodInfo method, object?[]? args)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        var left = Volatile.Read(ref _toLose);
+        if (method.Name != nameof(IChatStore.AppendBatchAsync) || left <= 0 || Interlocked.CompareExchange(ref _toLose, left - 1, left) != left)
+        {
+            return null;
+        }
+
+        return CommitThenFailAsync((Task<IReadOnlyList<AppendResult>>)method.Invoke(Inner, args)!);
+    }
+
+    private static async Task<IReadOnlyList<AppendResult>> CommitThenFailAsync(Task<IReadOnlyList<AppendResult>> commit)
+    {
+        await commit;
+        throw new StoreUnavailableException("the connection dropped after the commit, before its answer");
     }
 }

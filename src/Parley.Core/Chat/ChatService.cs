@@ -90,7 +90,9 @@ public sealed class ChatService
         var h = hub();
         foreach (var r in results)
         {
-            if (r.Status == AppendStatus.Stored && r.Message is { } m)
+            // A retry's answer (Duplicate) is announced again: if the first attempt committed but its answer was lost
+            // (the store failed after the commit), nobody heard of the message; receivers drop seqs they already have.
+            if (r.Status is (AppendStatus.Stored or AppendStatus.Duplicate) && r.Message is { } m)
             {
                 h.Publish(BusTopic.ForConversation(m.Conv), new BusEvent(BusEventKind.Message, m.Conv, m.Seq, m.From, h.NodeId, ServerFrames.Message(m)));
             }

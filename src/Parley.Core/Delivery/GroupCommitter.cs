@@ -149,16 +149,18 @@ public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
         {
             var error = e as StoreUnavailableException ?? new StoreUnavailableException("the store failed; nothing was stored", e);
             _log.LogWarning(e, "commit of a batch of {Count} failed", batch.Count);
+
+            // Everything queued behind a failed batch would most likely fail too; answer it now instead of making
+            // each sender wait for its own timeout. Taken before any sender is answered: an answer's continuation runs
+            // inline and may submit again (a retry), and that request deserves an attempt of its own.
+            while (reader.TryRead(out var queued))
+            {
+                batch.Add(queued);
+            }
+
             foreach (var p in batch)
             {
                 p.Done.TrySetException(error);
-            }
-
-            // Everything queued behind a failed batch would most likely fail too; answer it now instead of making
-            // each sender wait for its own timeout.
-            while (reader.TryRead(out var queued))
-            {
-                queued.Done.TrySetException(error);
             }
 
             return;
