@@ -147,7 +147,7 @@ public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            var error = e as StoreUnavailableException ?? new StoreUnavailableException("the store failed; nothing was stored", e);
+            var error = e as StoreUnavailableException ?? new StoreUnavailableException("the store failed; nothing was acknowledged: retry with the same clientMsgId", e);
             _log.LogWarning(e, "commit of a batch of {Count} failed", batch.Count);
 
             // Everything queued behind a failed batch would most likely fail too; answer it now instead of making

@@ -210,7 +210,7 @@ internal sealed partial class WebSocketConnection
         catch (Exception e)
         {
             _log.LogError(e, "send failed");
-            SendError(frame.ClientMsgId, ErrorCodes.Unavailable, "internal error; nothing was stored");
+            SendError(frame.ClientMsgId, ErrorCodes.Unavailable, "internal error; nothing was acknowledged: retry with the same clientMsgId");
         }
         finally
         {
