@@ -23,8 +23,8 @@ public sealed class LostCommitAnswerTests
         // No head checks: the only way the members can hear of the message is the send path itself.
         await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { HeadCheckIntervalMs = 600_000 }, NullLoggerFactory.Instance);
         await node.StartAsync(CancellationToken.None);
-        var alice = await UserAsync(node, "alice");
-        var bob = await UserAsync(node, "bob");
+        var alice = await StoreUsers.CreateAsync(node.Store, "alice");
+        var bob = await StoreUsers.CreateAsync(node.Store, "bob");
         var room = await node.Chat.CreateRoomAsync(alice, "lost-answer", isPrivate: false);
         await node.Chat.AddMemberAsync(alice, room.Id, bob.Username);
         var bobLog = new RecordingSink();
@@ -42,13 +42,5 @@ public sealed class LostCommitAnswerTests
         Assert.Equal(1, message.Seq);
         await bobLog.WaitForAsync(room.Id, 1);
         Assert.Equal([1L], bobLog.Seqs(room.Id));
-    }
-
-    private static async Task<UserRef> UserAsync(ParleyNode node, string name)
-    {
-        var id = Ids.New("u");
-        var username = (name + id[^6..]).ToLowerInvariant();
-        await node.Store.CreateUserAsync(new User(id, username, "x", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), CancellationToken.None);
-        return new UserRef(id, username);
     }
 }

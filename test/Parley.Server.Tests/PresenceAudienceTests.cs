@@ -98,9 +98,9 @@ public sealed class PresenceAudienceTests
             t.Reads = reads;
             t.Node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { HeadCheckIntervalMs = 600_000 }, NullLoggerFactory.Instance);
             await t.Node.StartAsync(CancellationToken.None);
-            t.Alice = await t.UserAsync("alice");
-            t.Bob = await t.UserAsync("bob");
-            t.Carol = await t.UserAsync("carol");
+            t.Alice = await StoreUsers.CreateAsync(t.Node.Store, "alice");
+            t.Bob = await StoreUsers.CreateAsync(t.Node.Store, "bob");
+            t.Carol = await StoreUsers.CreateAsync(t.Node.Store, "carol");
             return t;
         }
 
@@ -116,13 +116,5 @@ public sealed class PresenceAudienceTests
         }
 
         public ValueTask DisposeAsync() => Node.DisposeAsync();
-
-        private async Task<UserRef> UserAsync(string name)
-        {
-            var id = Ids.New("u");
-            var username = (name + id[^6..]).ToLowerInvariant();
-            await Node.Store.CreateUserAsync(new User(id, username, "x", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), CancellationToken.None);
-            return new UserRef(id, username);
-        }
     }
 }
