@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using Parley.Delivery;
 using Parley.Memory;
 using Parley.Protocol;
 using Parley.Store.Sqlite;

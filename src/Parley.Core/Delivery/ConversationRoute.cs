@@ -462,14 +462,16 @@ internal sealed class ConversationRoute
             return;
         }
 
-        var corked = _corked;
+        // Due work runs alone, never inside a delivery batch: cork, write all the news, then one flush per connection.
         _corked = true;
-        foreach (var news in held)
+        try
         {
-            Broadcast(news);
+            foreach (var news in held)
+            {
+                Broadcast(news);
+            }
         }
-
-        if (!corked)
+        finally
         {
             Uncork();
         }
