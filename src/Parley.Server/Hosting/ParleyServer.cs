@@ -74,12 +74,13 @@ public static class ParleyServer
         services.AddSingleton(sp => new AccountService(sp.GetRequiredService<ParleyNode>().Store, sp.GetRequiredService<PasswordHasher>(), sp.GetRequiredService<TokenService>(), sp.GetRequiredService<LoginThrottle>()));
         services.AddSingleton(_ => new OriginPolicy(settings.AllowedOrigins));
         services.AddHostedService<NodeLifetime>();
+        services.AddSingleton<KeepAlive>();
+        services.AddHostedService(sp => sp.GetRequiredService<KeepAlive>());
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(settings.DrainSeconds + 10));
 
         var app = builder.Build();
         app.UseParleyForwardedHeaders(settings);
         app.UseParleySecurityHeaders();
-        app.UseWebSockets();
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.MapParleyApi();

@@ -1,11 +1,8 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Net.WebSockets;
-using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Parley.Server.Auth;
 
 namespace Parley.Server.WebSockets;
 
@@ -13,7 +10,7 @@ namespace Parley.Server.WebSockets;
 /// Accepts WebSocket upgrades of <c>/ws</c> at the connection level, before Kestrel's HTTP/1.1 layer: the request head
 /// is read from the transport, answered 101, and the WebSocket then runs directly on the transport pipes. An upgraded
 /// connection so keeps none of the HTTP request's objects (context, header dictionaries, request/response streams), and
-/// frames queued together leave in one write (<see cref="PipeStream"/>). Anything else — another path, a plain HTTP
+/// frames queued together leave in one write. Anything else — another path, a plain HTTP
 /// request, an origin not allowed, a draining node, a head that does not parse — is handed to Kestrel untouched, whose
 /// <see cref="WebSocketEndpoint"/> answers it as before.
 /// </summary>
@@ -96,18 +93,14 @@ internal static class DirectUpgrade
         }
 
         input.AdvanceTo(buffer.GetPosition(HeadEnd.Length, end));
-        var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
+        var accept = WebSocketFrames.AcceptKey(key);
         connection.Transport.Output.Write(Encoding.ASCII.GetBytes(
             $"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"));
         await connection.Transport.Output.FlushAsync();
 
-        var heartbeat = WebSocketEndpoint.Heartbeat(node);
-        var stream = new PipeStream(connection.Transport);
-        var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = heartbeat, KeepAliveTimeout = heartbeat });
-        // The connection's RunAsync disposes the socket; a peer that does not take the close is torn down by its close
-        // grace (WebSocketConnection.Close), and Kestrel shuts the transport down when this middleware returns.
-        return new WebSocketConnection(socket, node, services.GetRequiredService<TokenService>(),
-            services.GetRequiredService<ILoggerFactory>().CreateLogger<WebSocketConnection>(), stream, connection.Abort);
+        // The WebSocket runs on the transport pipes themselves. A peer that does not take the close is torn down by its
+        // close grace (WebSocketConnection.Close), and Kestrel shuts the transport down when this middleware returns.
+        return WebSocketEndpoint.CreateConnection(connection.Transport, connection.Abort, services);
     }
 
     private static bool CouldBeUpgrade(ReadOnlySequence<byte> buffer)
@@ -186,12 +179,6 @@ internal static class DirectUpgrade
             }
         }
 
-        return upgrade && connectionUpgrade && version && host.Length > 0 && IsValidKey(key);
-    }
-
-    private static bool IsValidKey(string key)
-    {
-        Span<byte> decoded = stackalloc byte[24];
-        return key.Length == 24 && Convert.TryFromBase64String(key, decoded, out var n) && n == 16;
+        return upgrade && connectionUpgrade && version && host.Length > 0 && WebSocketFrames.IsValidKey(key);
     }
 }

@@ -1,4 +1,4 @@
-using System.Net.WebSockets;
+using System.Buffers;
 using Parley.Protocol;
 
 namespace Parley.Server.WebSockets;
@@ -6,80 +6,206 @@ namespace Parley.Server.WebSockets;
 /// <summary>The receive side: frames in, hello first, then client ops.</summary>
 internal sealed partial class WebSocketConnection
 {
+    // The message being received: its opcode (0 between messages), and its unmasked payload so far in a pooled buffer
+    // (rented when a message starts, returned when it has been handled).
+    private byte _messageOpcode;
+    private byte[]? _message;
+    private int _messageLength;
+
+    /// <summary>What reading frames from the input buffer came to.</summary>
+    private enum ReceiveStep
+    {
+        /// <summary>The buffer ends inside a frame: read more.</summary>
+        NeedMore,
+
+        /// <summary>A frame was consumed; there may be another.</summary>
+        Frame,
+
+        /// <summary>A whole message is in <see cref="_message"/>.</summary>
+        Message,
+
+        /// <summary>The peer closed, or broke the protocol: receive nothing more.</summary>
+        End,
+    }
+
     private async Task ReceiveLoopAsync(CancellationToken aborted)
     {
+        var input = _transport.Input;
         while (true)
         {
-            // A zero-byte read waits for the next frame without holding a buffer: idle connections cost no read memory.
-            // No cancellation token here: a registration per idle connection costs memory, and an aborted connection
-            // ends this read anyway.
-            var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
-            if (peek.MessageType == WebSocketMessageType.Close)
+            // No cancellation token: a registration per idle connection costs memory, and an aborted connection completes
+            // the pipe, which ends this read. While idle nothing is rented: the pipe holds no data, this loop no buffer.
+            var read = await input.ReadAsync(CancellationToken.None);
+            Volatile.Write(ref _lastHeard, Environment.TickCount64);
+            var buffer = read.Buffer;
+            var step = ReceiveStep.Frame;
+            while (step == ReceiveStep.Frame)
             {
-                Close((int)WebSocketCloseStatus.NormalClosure, "");
-                return;
+                step = ReadFrame(ref buffer);
             }
 
-            var buffer = Pool.Rent(InitialReceiveBuffer);
-            try
+            // A message is handled before reading on, so what follows it is not "examined" yet: the next read returns at once.
+            input.AdvanceTo(buffer.Start, step == ReceiveStep.NeedMore ? buffer.End : buffer.Start);
+            switch (step)
             {
-                var length = 0;
-                var end = peek.EndOfMessage && peek.Count == 0;
-                // Never more than the cap plus one byte is read: one byte over is enough to know the frame is too big,
-                // so a frame (or a fragmented message) that keeps growing is closed at 64 KiB, not at a buffer size.
-                const int Limit = ProtocolRules.MaxFrameBytes + 1;
-                while (!end)
-                {
-                    var room = Math.Min(buffer.Length, Limit);
-                    if (length == room)
-                    {
-                        var bigger = Pool.Rent(Math.Min(buffer.Length * 2, Limit));
-                        buffer.AsSpan(0, length).CopyTo(bigger);
-                        Pool.Return(buffer);
-                        buffer = bigger;
-                        room = Math.Min(buffer.Length, Limit);
-                    }
-
-                    var result = await _socket.ReceiveAsync(buffer.AsMemory(length, room - length), aborted);
-                    if (result.MessageType == WebSocketMessageType.Close)
-                    {
-                        Close((int)WebSocketCloseStatus.NormalClosure, "");
-                        return;
-                    }
-
-                    length += result.Count;
-                    end = result.EndOfMessage;
-                    if (length > ProtocolRules.MaxFrameBytes)
-                    {
-                        Close(CloseCodes.MessageTooBig, "frame over 64 KiB");
-                        return;
-                    }
-                }
-
-                if (length > ProtocolRules.MaxFrameBytes)
-                {
-                    Close(CloseCodes.MessageTooBig, "frame over 64 KiB");
+                case ReceiveStep.End:
                     return;
-                }
-
-                if (peek.MessageType != WebSocketMessageType.Text)
-                {
-                    SendError(null, ErrorCodes.Invalid, "frames must be UTF-8 JSON text");
-                    continue;
-                }
-
-                var parsed = ClientFrameParser.Parse(buffer.AsSpan(0, length));
-                Pool.Return(buffer);
-                buffer = null!;
-                await HandleAsync(parsed, aborted);
+                case ReceiveStep.Message:
+                    await HandleMessageAsync(aborted);
+                    break;
+                case ReceiveStep.NeedMore when read.IsCompleted || read.IsCanceled:
+                    // The peer went away without a close frame.
+                    Close(CloseCodes.ServiceRestart, "connection lost");
+                    return;
             }
-            finally
+        }
+    }
+
+    /// <summary>
+    /// Reads one frame from the start of <paramref name="buffer"/> and consumes it: control frames are answered here,
+    /// data frames added to the message being received. A message is capped at 64 KiB as soon as a header says it would
+    /// grow past the cap (1009), before its payload arrives; a frame that breaks RFC 6455 fails the connection (1002).
+    /// </summary>
+    private ReceiveStep ReadFrame(ref ReadOnlySequence<byte> buffer)
+    {
+        switch (WebSocketFrames.TryReadHeader(buffer, out var header, out var violation))
+        {
+            case WebSocketFrames.HeaderStatus.NeedMore:
+                return ReceiveStep.NeedMore;
+            case WebSocketFrames.HeaderStatus.Violation:
+                return Fail(WsCloseCodes.ProtocolError, violation);
+        }
+
+        if (Opcode.IsControl(header.Opcode))
+        {
+            return ReadControlFrame(ref buffer, header);
+        }
+
+        if ((header.Opcode == Opcode.Continuation) != (_messageOpcode != 0))
+        {
+            return Fail(WsCloseCodes.ProtocolError, header.Opcode == Opcode.Continuation ? "continuation without a start" : "a new message inside a fragmented one");
+        }
+
+        if (_messageLength + header.PayloadLength > ProtocolRules.MaxFrameBytes)
+        {
+            return Fail(CloseCodes.MessageTooBig, "frame over 64 KiB");
+        }
+
+        var length = (int)header.PayloadLength;
+        if (buffer.Length < header.HeaderLength + length)
+        {
+            return ReceiveStep.NeedMore;
+        }
+
+        if (header.Opcode != Opcode.Continuation)
+        {
+            _messageOpcode = header.Opcode;
+        }
+
+        var needed = _messageLength + length;
+        if (_message is null || _message.Length < needed)
+        {
+            var bigger = Pool.Rent(Math.Max(needed, _message is null ? InitialReceiveBuffer : _message.Length * 2));
+            if (_message is not null)
             {
-                if (buffer is not null)
-                {
-                    Pool.Return(buffer);
-                }
+                _message.AsSpan(0, _messageLength).CopyTo(bigger);
+                Pool.Return(_message);
             }
+
+            _message = bigger;
+        }
+
+        var payload = _message.AsSpan(_messageLength, length);
+        buffer.Slice(header.HeaderLength, length).CopyTo(payload);
+        WebSocketFrames.Unmask(payload, header.Mask);
+        _messageLength = needed;
+        buffer = buffer.Slice(header.HeaderLength + length);
+        return header.Fin ? ReceiveStep.Message : ReceiveStep.Frame;
+    }
+
+    /// <summary>Ping: answered with a pong carrying its payload. Pong: nothing (arriving is all it is for). Close: answered, then the end.</summary>
+    private ReceiveStep ReadControlFrame(ref ReadOnlySequence<byte> buffer, FrameHeader header)
+    {
+        var length = (int)header.PayloadLength;
+        if (buffer.Length < header.HeaderLength + length)
+        {
+            return ReceiveStep.NeedMore;
+        }
+
+        Span<byte> payload = stackalloc byte[WebSocketFrames.MaxControlPayload];
+        payload = payload[..length];
+        buffer.Slice(header.HeaderLength, length).CopyTo(payload);
+        WebSocketFrames.Unmask(payload, header.Mask);
+        buffer = buffer.Slice(header.HeaderLength + length);
+        switch (header.Opcode)
+        {
+            case Opcode.Ping:
+                if (TryQueueControl(Opcode.Pong, payload.ToArray()))
+                {
+                    StartSending();
+                }
+
+                return ReceiveStep.Frame;
+            case Opcode.Pong:
+                return ReceiveStep.Frame;
+            default:
+                var bad = WebSocketFrames.CheckClosePayload(payload);
+                if (bad != 0)
+                {
+                    return Fail(bad, "malformed close frame");
+                }
+
+                // The peer's close is answered with ours (sent after what is queued), unless ours went first.
+                Close(WsCloseCodes.Normal, "");
+                return ReceiveStep.End;
+        }
+    }
+
+    /// <summary>Fails the connection: the close frame says why, and nothing more is read.</summary>
+    private ReceiveStep Fail(int code, string reason)
+    {
+        Close(code, reason);
+        return ReceiveStep.End;
+    }
+
+    /// <summary>Handles the message <see cref="ReadFrame"/> completed, then returns its buffer.</summary>
+    private async Task HandleMessageAsync(CancellationToken aborted)
+    {
+        var opcode = _messageOpcode;
+        var message = _message.AsSpan(0, _messageLength);
+        _messageOpcode = 0;
+        if (Volatile.Read(ref _closing) != 0)
+        {
+            // Closing: nothing the peer sends now is acted on.
+            ReturnMessageBuffer();
+            return;
+        }
+
+        if (opcode != Opcode.Text)
+        {
+            ReturnMessageBuffer();
+            SendError(null, ErrorCodes.Invalid, "frames must be UTF-8 JSON text");
+            return;
+        }
+
+        if (!System.Text.Unicode.Utf8.IsValid(message))
+        {
+            ReturnMessageBuffer();
+            Close(WsCloseCodes.InvalidPayload, "text frame is not UTF-8");
+            return;
+        }
+
+        var parsed = ClientFrameParser.Parse(message);
+        ReturnMessageBuffer();
+        await HandleAsync(parsed, aborted);
+    }
+
+    private void ReturnMessageBuffer()
+    {
+        _messageLength = 0;
+        if (Interlocked.Exchange(ref _message, null) is { } buffer)
+        {
+            Pool.Return(buffer);
         }
     }
 
@@ -174,7 +300,7 @@ internal sealed partial class WebSocketConnection
         catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
         {
             SendError("hello", ErrorCodes.Unavailable, "the store is unavailable; reconnect later");
-            Close((int)WebSocketCloseStatus.EndpointUnavailable, "store unavailable");
+            Close(WsCloseCodes.EndpointUnavailable, "store unavailable");
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
@@ -183,7 +309,7 @@ internal sealed partial class WebSocketConnection
         {
             _log.LogError(e, "hello failed");
             SendError("hello", ErrorCodes.Unavailable, "internal error");
-            Close((int)WebSocketCloseStatus.InternalServerError, "hello failed");
+            Close(WsCloseCodes.InternalError, "hello failed");
         }
         finally
         {

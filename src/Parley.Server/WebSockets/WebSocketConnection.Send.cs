@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Net.WebSockets;
 using Parley.Protocol;
 
 namespace Parley.Server.WebSockets;
@@ -7,7 +6,8 @@ namespace Parley.Server.WebSockets;
 /// <summary>
 /// The send side: a bounded queue and a drain that runs only while there is something to send, so an idle connection
 /// holds neither a waiting task nor a channel. Frames queued together (a delivery loop's burst, through TryQueue and
-/// Flush) are written as one batch: one flush, one socket write (on the direct transport). After <see cref="Close"/> the drain sends what is queued, then the close frame.
+/// Flush) are framed into the output pipe and flushed together: one socket write. Pings and pongs go through the same
+/// queue, so the drain is the only writer. After <see cref="Close"/> the drain sends what is queued, then the close frame.
 /// </summary>
 internal sealed partial class WebSocketConnection
 {
@@ -17,7 +17,7 @@ internal sealed partial class WebSocketConnection
 
     private readonly Lock _queueLock = new();
     private readonly int _maxQueued;
-    private Queue<ReadOnlyMemory<byte>>? _queue;
+    private Queue<OutFrame>? _queue;
     private bool _draining;
 
     /// <inheritdoc />
@@ -47,7 +47,12 @@ internal sealed partial class WebSocketConnection
     }
 
     /// <inheritdoc />
-    public bool TryQueue(ReadOnlyMemory<byte> frame)
+    public bool TryQueue(ReadOnlyMemory<byte> frame) => TryQueue(new OutFrame(Opcode.Text, frame));
+
+    /// <summary>Queues a ping or pong (the caller starts the drain); false when closing or the queue is full.</summary>
+    private bool TryQueueControl(byte opcode, ReadOnlyMemory<byte> payload) => TryQueue(new OutFrame(opcode, payload));
+
+    private bool TryQueue(OutFrame frame)
     {
         var overflow = false;
         lock (_queueLock)
@@ -57,7 +62,7 @@ internal sealed partial class WebSocketConnection
                 return false;
             }
 
-            var queue = _queue ??= new Queue<ReadOnlyMemory<byte>>(4);
+            var queue = _queue ??= new Queue<OutFrame>(4);
             if (queue.Count >= _maxQueued)
             {
                 overflow = true;
@@ -98,7 +103,7 @@ internal sealed partial class WebSocketConnection
 
     private async Task DrainAsync()
     {
-        var batch = ArrayPool<ReadOnlyMemory<byte>>.Shared.Rent(MaxBatchFrames);
+        var batch = ArrayPool<OutFrame>.Shared.Rent(MaxBatchFrames);
         try
         {
             while (true)
@@ -116,7 +121,7 @@ internal sealed partial class WebSocketConnection
                     while (queue is not null && n < MaxBatchFrames && bytes < MaxBatchBytes && queue.TryDequeue(out var frame))
                     {
                         batch[n++] = frame;
-                        bytes += frame.Length;
+                        bytes += frame.Payload.Length;
                     }
 
                     if (n == 0)
@@ -141,45 +146,46 @@ internal sealed partial class WebSocketConnection
                 Array.Clear(batch, 0, n);
             }
 
-            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                await _socket.CloseOutputAsync((WebSocketCloseStatus)_closeCode, _closeReason, timeout.Token);
-            }
+            // Every queued frame is out: the close frame ends what this side sends.
+            WebSocketFrames.WriteClose(_transport.Output, _closeCode, _closeReason);
+            await FlushAsync();
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
         {
             _log.LogDebug(e, "send loop ended");
         }
         finally
         {
-            ArrayPool<ReadOnlyMemory<byte>>.Shared.Return(batch, clearArray: true);
+            ArrayPool<OutFrame>.Shared.Return(batch, clearArray: true);
         }
 
         // Closing, or the socket failed: this drain never hands over again. The peer gets a few seconds to answer our
         // close frame; then the socket is torn down (Close schedules that).
-        Close((int)WebSocketCloseStatus.NormalClosure, "");
+        Close(WsCloseCodes.Normal, "");
         _closed!.TrySetResult();
     }
 
-    /// <summary>Writes frames; on the direct transport they are framed into the pipe and leave in one flush.</summary>
-    private async ValueTask SendBatchAsync(ReadOnlyMemory<byte>[] frames, int count)
+    /// <summary>Frames a batch into the output pipe (RFC 6455 section 5.2, unmasked as a server sends) and flushes it once.</summary>
+    private ValueTask SendBatchAsync(OutFrame[] frames, int count)
     {
-        if (_batching is not null && _socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-        {
-            await _batching.WriteTextFramesAsync(frames, count, this);
-            return;
-        }
-
-        _batching?.BeginBatch();
+        var output = _transport.Output;
         for (var i = 0; i < count && !_dropQueued; i++)
         {
-            await _socket.SendAsync(frames[i], WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, CancellationToken.None);
+            WebSocketFrames.Write(output, frames[i].Opcode, frames[i].Payload.Span);
         }
 
-        if (_batching is not null)
+        return FlushAsync();
+    }
+
+    private async ValueTask FlushAsync()
+    {
+        var result = await _transport.Output.FlushAsync();
+        if (result.IsCanceled || result.IsCompleted)
         {
-            await _batching.EndBatchAsync();
+            throw new IOException("the connection is closed");
         }
     }
+
+    /// <summary>A queued frame: text (a protocol frame) or a ping or pong.</summary>
+    private readonly record struct OutFrame(byte Opcode, ReadOnlyMemory<byte> Payload);
 }

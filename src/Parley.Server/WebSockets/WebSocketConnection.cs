@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.Net.WebSockets;
+using System.IO.Pipelines;
 using Parley.Delivery;
 using Parley.Protocol;
 using Parley.Server.Auth;
@@ -8,11 +8,13 @@ using Parley.Server.Auth;
 namespace Parley.Server.WebSockets;
 
 /// <summary>
-/// One client WebSocket: a receive loop (hello, then client ops) and a send loop, running only while frames are queued,
-/// that drains a bounded outbound queue.
-/// Every way the connection ends goes through <see cref="Close"/>, which records one close code and reason, once.
+/// One client WebSocket, spoken directly on the connection's byte pipes (<see cref="WebSocketFrames"/>): a receive loop
+/// (hello, then client ops) and a send loop, running only while frames are queued, that drains a bounded outbound queue.
+/// Every way the connection ends goes through <see cref="Close"/>, which records one close code and reason, once: what
+/// is queued goes out, then the close frame, and the peer has a few seconds to answer it before the transport is torn
+/// down. An idle connection holds a pending pipe read and this object — no buffer, timer or WebSocket object.
 /// </summary>
-internal sealed partial class WebSocketConnection : IFrameSink, IWriteStop
+internal sealed partial class WebSocketConnection : IFrameSink
 {
     private const int InitialReceiveBuffer = 4 * 1024;
     private const int MaxInFlightOps = 256;
@@ -22,17 +24,17 @@ internal sealed partial class WebSocketConnection : IFrameSink, IWriteStop
     // so waiting the full grace for it only keeps its buffers longer.
     private static readonly TimeSpan SlowConsumerCloseGrace = TimeSpan.FromMilliseconds(500);
 
-    private readonly WebSocket _socket;
+    private readonly IDuplexPipe _transport;
+    private readonly Action _abortTransport;
     private readonly ParleyNode _node;
     private readonly TokenService _tokens;
+    private readonly KeepAlive _keepAlive;
     private readonly ILogger _log;
-    private readonly PipeStream? _batching;
-    private readonly Action? _abortTransport;
 
     private Session? _session;
     private Task _attach = Task.CompletedTask;
     private int _closing;
-    private int _closeCode = (int)WebSocketCloseStatus.NormalClosure;
+    private int _closeCode = WsCloseCodes.Normal;
     private string _closeReason = "";
     private volatile bool _dropQueued;
     private TaskCompletionSource? _closed;
@@ -46,34 +48,45 @@ internal sealed partial class WebSocketConnection : IFrameSink, IWriteStop
     // Created with the first op that needs it: a connection that never sends holds no semaphore.
     private SemaphoreSlim? _inFlight;
 
-    /// <param name="batching">The stream under <paramref name="socket"/> when frames may be coalesced into one write.</param>
-    /// <param name="abortTransport">Tears the underlying connection down when the peer does not take the close.</param>
-    public WebSocketConnection(WebSocket socket, ParleyNode node, TokenService tokens, ILogger log, PipeStream? batching, Action? abortTransport)
+    // When a frame last arrived (Environment.TickCount64): the keep-alive drops a peer silent for two periods.
+    private long _lastHeard = Environment.TickCount64;
+
+    /// <param name="transport">The upgraded connection's bytes: WebSocket frames in and out.</param>
+    /// <param name="abortTransport">Tears the underlying connection down (a peer that does not take the close, a silent one).</param>
+    public WebSocketConnection(IDuplexPipe transport, Action abortTransport, ParleyNode node, TokenService tokens, KeepAlive keepAlive, ILogger log)
     {
-        _socket = socket;
-        _batching = batching;
+        _transport = transport;
         _abortTransport = abortTransport;
         _node = node;
         _tokens = tokens;
+        _keepAlive = keepAlive;
         _log = log;
         _maxQueued = Math.Max(16, node.Options.OutboundQueueFrames);
     }
+
+    /// <summary>Links of <see cref="KeepAlive"/>'s list of open connections.</summary>
+    internal WebSocketConnection? LivePrev { get; set; }
+
+    /// <inheritdoc cref="LivePrev"/>
+    internal WebSocketConnection? LiveNext { get; set; }
 
     /// <summary>Runs the connection until it closes.</summary>
     public async Task RunAsync(CancellationToken aborted)
     {
         _helloTimer = new Timer(_ => { if (_session is null) Close(CloseCodes.Unauthorized, "no hello in time"); }, null, _node.Options.HelloTimeoutMs, Timeout.Infinite);
+        _keepAlive.Add(this);
         try
         {
             await ReceiveLoopAsync(aborted);
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
         {
             Close(CloseCodes.ServiceRestart, "connection lost");
         }
         finally
         {
-            Close((int)WebSocketCloseStatus.NormalClosure, "");
+            _keepAlive.Remove(this);
+            Close(WsCloseCodes.Normal, "");
             DisposeHelloTimer();
             if (_session is not null)
             {
@@ -83,12 +96,31 @@ internal sealed partial class WebSocketConnection : IFrameSink, IWriteStop
             }
 
             await _closed!.Task;
-            _socket.Dispose();
+            ReturnMessageBuffer();
+            await _transport.Input.CompleteAsync();
+            await _transport.Output.CompleteAsync();
         }
     }
 
-    /// <inheritdoc />
-    public bool StopWriting => _dropQueued;
+    /// <summary>
+    /// The keep-alive's visit (every half period): drops the connection when nothing has arrived for two periods, else
+    /// sends a ping when <paramref name="ping"/> (every period).
+    /// </summary>
+    internal void Heartbeat(long now, long periodMs, bool ping)
+    {
+        if (now - Volatile.Read(ref _lastHeard) > 2 * periodMs)
+        {
+            // Silent: its close frame would go unanswered, so the connection is torn down at once.
+            Close(WsCloseCodes.GoingAway, "no answer to pings");
+            _abortTransport();
+            return;
+        }
+
+        if (ping && TryQueueControl(Opcode.Ping, ReadOnlyMemory<byte>.Empty))
+        {
+            StartSending();
+        }
+    }
 
     /// <inheritdoc />
     public void Close(int closeCode, string reason)
@@ -107,11 +139,8 @@ internal sealed partial class WebSocketConnection : IFrameSink, IWriteStop
         StartSending();
         // A peer that does not take the close frame (a stuck reader keeps the send blocked) is torn down regardless.
         _ = Task.Delay(closeCode == CloseCodes.SlowConsumer ? SlowConsumerCloseGrace : CloseGrace).ContinueWith(
-            _ =>
-            {
-                _socket.Abort();
-                _abortTransport?.Invoke();
-            },
+            static (_, state) => ((Action)state!)(),
+            _abortTransport,
             TaskScheduler.Default);
     }
 

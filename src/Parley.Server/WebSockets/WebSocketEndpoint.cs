@@ -1,13 +1,20 @@
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http.Features;
 using Parley.Protocol;
 using Parley.Server.Api;
 using Parley.Server.Auth;
 
 namespace Parley.Server.WebSockets;
 
-/// <summary>The <c>/ws</c> endpoint: checks the upgrade (origin, draining) and runs one <see cref="WebSocketConnection"/>.</summary>
+/// <summary>
+/// The <c>/ws</c> endpoint for upgrades <see cref="DirectUpgrade"/> left to Kestrel's HTTP layer (TLS, HTTP/2, refusals):
+/// checks the request (a WebSocket upgrade, origin, draining), answers the opening handshake itself (HTTP/1.1 101 with
+/// Sec-WebSocket-Accept, or the 200 of an HTTP/2 extended CONNECT, RFC 8441) and runs one <see cref="WebSocketConnection"/>
+/// on the upgraded stream — the same WebSocket code as the direct path.
+/// </summary>
 internal static class WebSocketEndpoint
 {
-    /// <summary>Ping interval, and how long a ping may go unanswered before the peer is dropped.</summary>
+    /// <summary>Ping interval; a peer silent for two of them is dropped.</summary>
     public static TimeSpan Heartbeat(ParleyNode node) => TimeSpan.FromMilliseconds(Math.Max(100, node.Options.HeartbeatMs));
 
     public static void MapParleyWebSocket(this WebApplication app)
@@ -15,11 +22,29 @@ internal static class WebSocketEndpoint
         app.Map("/ws", HandleAsync);
     }
 
-    private static async Task HandleAsync(HttpContext ctx, ParleyNode node, TokenService tokens, OriginPolicy origins, ILoggerFactory logs)
+    /// <summary>A connection for an accepted WebSocket on <paramref name="transport"/>.</summary>
+    public static WebSocketConnection CreateConnection(IDuplexPipe transport, Action abort, IServiceProvider services) =>
+        new(transport, abort, services.GetRequiredService<ParleyNode>(), services.GetRequiredService<TokenService>(),
+            services.GetRequiredService<KeepAlive>(), services.GetRequiredService<ILogger<WebSocketConnection>>());
+
+    private static async Task HandleAsync(HttpContext ctx, ParleyNode node, OriginPolicy origins)
     {
-        if (!ctx.WebSockets.IsWebSocketRequest)
+        var upgrade = ctx.Features.Get<IHttpUpgradeFeature>();
+        var connect = ctx.Features.Get<IHttpExtendedConnectFeature>();
+        var headers = ctx.Request.Headers;
+        var http2 = connect is { IsExtendedConnect: true } && string.Equals(connect.Protocol, "websocket", StringComparison.OrdinalIgnoreCase);
+        var http1 = !http2 && upgrade is { IsUpgradableRequest: true } && HttpMethods.IsGet(ctx.Request.Method)
+            && string.Equals(headers.Upgrade, "websocket", StringComparison.OrdinalIgnoreCase);
+        if (!http1 && !http2)
         {
             await ApiErrors.WriteAsync(ctx, ErrorCodes.Invalid, "expected a WebSocket upgrade");
+            return;
+        }
+
+        if (headers.SecWebSocketVersion != "13" || (http1 && !WebSocketFrames.IsValidKey(headers.SecWebSocketKey)))
+        {
+            ctx.Response.Headers.SecWebSocketVersion = "13";
+            await ApiErrors.WriteAsync(ctx, ErrorCodes.Invalid, "expected WebSocket version 13 with a valid key");
             return;
         }
 
@@ -36,13 +61,29 @@ internal static class WebSocketEndpoint
             return;
         }
 
-        var heartbeat = Heartbeat(node);
-        using var socket = await ctx.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        Stream stream;
+        if (http2)
         {
-            KeepAliveInterval = heartbeat,
-            KeepAliveTimeout = heartbeat,
-        });
-        var connection = new WebSocketConnection(socket, node, tokens, logs.CreateLogger<WebSocketConnection>(), batching: null, abortTransport: null);
+            stream = await connect!.AcceptAsync();
+        }
+        else
+        {
+            ctx.Response.Headers.Connection = "Upgrade";
+            ctx.Response.Headers.Upgrade = "websocket";
+            ctx.Response.Headers.SecWebSocketAccept = WebSocketFrames.AcceptKey(headers.SecWebSocketKey!);
+            stream = await upgrade!.UpgradeAsync();
+        }
+
+        var transport = new StreamPipes(stream);
+        var connection = CreateConnection(transport, ctx.Abort, ctx.RequestServices);
         await connection.RunAsync(ctx.RequestAborted);
+    }
+
+    /// <summary>An upgraded request's stream as the pipes a <see cref="WebSocketConnection"/> runs on.</summary>
+    private sealed class StreamPipes(Stream stream) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+
+        public PipeWriter Output { get; } = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
     }
 }

@@ -1,0 +1,110 @@
+using System.Buffers;
+
+namespace Parley.Server.WebSockets;
+
+/// <summary>
+/// The node's WebSocket heartbeat (protocol: the server pings every <c>heartbeatMs</c> and closes a peer silent for two
+/// periods). One loop for every connection instead of a timer each: it pings each open socket once a period and drops
+/// one that has sent nothing — no pong, no frame — for two. The open sockets are kept in an intrusive list, so a
+/// connection costs the sweep two references and nothing else.
+/// </summary>
+internal sealed class KeepAlive(ParleyNode node) : BackgroundService
+{
+    private readonly Lock _lock = new();
+    private WebSocketConnection? _head;
+    private int _count;
+
+    /// <summary>The ping period.</summary>
+    public TimeSpan Period { get; } = WebSocketEndpoint.Heartbeat(node);
+
+    /// <summary>Starts pinging <paramref name="connection"/>.</summary>
+    public void Add(WebSocketConnection connection)
+    {
+        lock (_lock)
+        {
+            connection.LiveNext = _head;
+            if (_head is not null)
+            {
+                _head.LivePrev = connection;
+            }
+
+            _head = connection;
+            _count++;
+        }
+    }
+
+    /// <summary>Stops pinging <paramref name="connection"/> (it ended). Only call after <see cref="Add"/>.</summary>
+    public void Remove(WebSocketConnection connection)
+    {
+        lock (_lock)
+        {
+            if (connection.LivePrev is { } prev)
+            {
+                prev.LiveNext = connection.LiveNext;
+            }
+            else if (_head == connection)
+            {
+                _head = connection.LiveNext;
+            }
+            else
+            {
+                return;
+            }
+
+            if (connection.LiveNext is { } next)
+            {
+                next.LivePrev = connection.LivePrev;
+            }
+
+            connection.LivePrev = connection.LiveNext = null;
+            _count--;
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Checked every half period: a silent peer is dropped between two and two and a half periods after it was last
+        // heard; pings go out every other tick.
+        var periodMs = (long)Period.TotalMilliseconds;
+        using var timer = new PeriodicTimer(Period / 2);
+        var tick = 0L;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                Sweep(Environment.TickCount64, periodMs, ping: tick++ % 2 == 1);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Sweep(long now, long periodMs, bool ping)
+    {
+        // A snapshot, so that pings (which may write to a socket inline) run outside the lock new connections take.
+        WebSocketConnection[] live;
+        int n;
+        lock (_lock)
+        {
+            live = ArrayPool<WebSocketConnection>.Shared.Rent(Math.Max(1, _count));
+            n = 0;
+            for (var c = _head; c is not null && n < live.Length; c = c.LiveNext)
+            {
+                live[n++] = c;
+            }
+        }
+
+        try
+        {
+            for (var i = 0; i < n; i++)
+            {
+                live[i].Heartbeat(now, periodMs, ping);
+            }
+        }
+        finally
+        {
+            ArrayPool<WebSocketConnection>.Shared.Return(live, clearArray: true);
+        }
+    }
+}
