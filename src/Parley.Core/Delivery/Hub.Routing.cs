@@ -46,7 +46,7 @@ public sealed partial class Hub
                 entry.Bound = Bind(BusTopic.ForUser(session.UserId));
             }
 
-            entry.Sessions.Add(session);
+            entry.Add(session);
             return entry.Bound;
         }
     }
@@ -55,7 +55,7 @@ public sealed partial class Hub
     {
         lock (_gate)
         {
-            if (!_users.TryGetValue(session.UserId, out var entry) || !entry.Sessions.Remove(session) || entry.Sessions.Count > 0)
+            if (!_users.TryGetValue(session.UserId, out var entry) || !entry.Remove(session) || entry.Sessions.Length > 0)
             {
                 return;
             }

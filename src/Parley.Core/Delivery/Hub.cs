@@ -336,9 +336,25 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         }
     }
 
+    /// <summary>A user's sessions on this node (changed under the hub's gate).</summary>
     private sealed class UserEntry
     {
-        public List<Session> Sessions { get; } = [];
+        /// <summary>Exactly the sessions, replaced on change: most users have one or two, so no list with spare room is kept.</summary>
+        public Session[] Sessions { get; private set; } = [];
+
+        public void Add(Session session) => Sessions = [.. Sessions, session];
+
+        /// <summary>False when <paramref name="session"/> was not there.</summary>
+        public bool Remove(Session session)
+        {
+            if (Array.IndexOf(Sessions, session) < 0)
+            {
+                return false;
+            }
+
+            Sessions = Sessions.Where(s => s != session).ToArray();
+            return true;
+        }
 
         public Task Bound { get; set; } = Task.CompletedTask;
     }

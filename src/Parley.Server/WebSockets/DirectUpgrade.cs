@@ -22,23 +22,17 @@ internal static class DirectUpgrade
 
     public static ListenOptions UseParleyDirectWebSockets(this ListenOptions listen)
     {
-        listen.Use(next => connection => HandleAsync(connection, next, listen.ApplicationServices));
+        listen.Use(next => connection => AcceptAsync(connection, next, listen.ApplicationServices).Unwrap());
         return listen;
     }
 
-    // Split in two so that what stays alive for the connection's whole life is a small state machine holding little
-    // more than the connection: the handshake's locals (buffers, head, services) are gone once it is accepted.
-    private static async Task HandleAsync(ConnectionContext connection, ConnectionDelegate next, IServiceProvider services)
-    {
-        var ws = await AcceptAsync(connection, next, services);
-        if (ws is not null)
-        {
-            await ws.RunAsync(connection.ConnectionClosed);
-        }
-    }
-
-    /// <summary>The upgrade handshake: a connection ready to run, or null when Kestrel was handed the connection.</summary>
-    private static async Task<WebSocketConnection?> AcceptAsync(ConnectionContext connection, ConnectionDelegate next, IServiceProvider services)
+    /// <summary>
+    /// The upgrade handshake. Its result is the accepted WebSocket's run, or a completed task when Kestrel was handed the
+    /// connection. The run is returned, not awaited, so that this method's state (the handshake's buffers, head and
+    /// services) is gone once the handshake is: what stays alive for the connection's life is the run and the small
+    /// task that unwraps it.
+    /// </summary>
+    private static async Task<Task> AcceptAsync(ConnectionContext connection, ConnectionDelegate next, IServiceProvider services)
     {
         var input = connection.Transport.Input;
         ReadResult read;
@@ -53,7 +47,7 @@ internal static class DirectUpgrade
                 catch (OperationCanceledException)
                 {
                     await next(connection);
-                    return null;
+                    return Task.CompletedTask;
                 }
 
                 // Anything that does not start like "GET /ws" (TLS, another path, another method) is Kestrel's at
@@ -62,7 +56,7 @@ internal static class DirectUpgrade
                 {
                     input.AdvanceTo(read.Buffer.Start);
                     await next(connection);
-                    return null;
+                    return Task.CompletedTask;
                 }
 
                 if (read.Buffer.PositionOf((byte)'\n') is not null && FindHeadEnd(read.Buffer) is not null)
@@ -74,7 +68,7 @@ internal static class DirectUpgrade
                 if (read.IsCompleted || read.Buffer.Length > MaxHeadBytes)
                 {
                     await next(connection);
-                    return null;
+                    return Task.CompletedTask;
                 }
             }
         }
@@ -89,7 +83,7 @@ internal static class DirectUpgrade
             // Not ours to answer: Kestrel reads the same bytes from the start.
             input.AdvanceTo(buffer.Start);
             await next(connection);
-            return null;
+            return Task.CompletedTask;
         }
 
         input.AdvanceTo(buffer.GetPosition(HeadEnd.Length, end));
@@ -100,7 +94,7 @@ internal static class DirectUpgrade
 
         // The WebSocket runs on the transport pipes themselves. A peer that does not take the close is torn down by its
         // close grace (WebSocketConnection.Close), and Kestrel shuts the transport down when this middleware returns.
-        return WebSocketEndpoint.CreateConnection(connection.Transport, connection.Abort, services);
+        return WebSocketEndpoint.CreateConnection(connection.Transport, connection.Abort, services).RunAsync(connection.ConnectionClosed);
     }
 
     private static bool CouldBeUpgrade(ReadOnlySequence<byte> buffer)

@@ -4,9 +4,12 @@ namespace Parley.Server.WebSockets;
 
 /// <summary>
 /// The node's WebSocket heartbeat (protocol: the server pings every <c>heartbeatMs</c> and closes a peer silent for two
-/// periods). One loop for every connection instead of a timer each: it pings each open socket once a period and drops
-/// one that has sent nothing — no pong, no frame — for two. The open sockets are kept in an intrusive list, so a
-/// connection costs the sweep two references and nothing else.
+/// periods). One loop for every connection instead of a timer each: a tenth of a period apart it visits every open
+/// socket, pings one that has sent nothing for a period (once a period while it stays silent) and drops one silent for
+/// two. A connection that talks needs no ping, and silent ones are pinged in small groups as their periods run out,
+/// never all at once: a ping burst to every socket would make the transport take a send buffer for each at the same
+/// moment, and its memory pool keeps what it took. The open sockets are kept in an intrusive list, so a connection
+/// costs the sweep two references.
 /// </summary>
 internal sealed class KeepAlive(ParleyNode node) : BackgroundService
 {
@@ -63,16 +66,14 @@ internal sealed class KeepAlive(ParleyNode node) : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // Checked every half period: a silent peer is dropped between two and two and a half periods after it was last
-        // heard; pings go out every other tick.
+        // A silent peer is dropped within a tenth of a period after its second silent period.
         var periodMs = (long)Period.TotalMilliseconds;
-        using var timer = new PeriodicTimer(Period / 2);
-        var tick = 0L;
+        using var timer = new PeriodicTimer(Period / 10);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                Sweep(Environment.TickCount64, periodMs, ping: tick++ % 2 == 1);
+                Sweep(Environment.TickCount64, periodMs);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -80,7 +81,7 @@ internal sealed class KeepAlive(ParleyNode node) : BackgroundService
         }
     }
 
-    private void Sweep(long now, long periodMs, bool ping)
+    private void Sweep(long now, long periodMs)
     {
         // A snapshot, so that pings (which may write to a socket inline) run outside the lock new connections take.
         WebSocketConnection[] live;
@@ -99,7 +100,7 @@ internal sealed class KeepAlive(ParleyNode node) : BackgroundService
         {
             for (var i = 0; i < n; i++)
             {
-                live[i].Heartbeat(now, periodMs, ping);
+                live[i].Heartbeat(now, periodMs);
             }
         }
         finally

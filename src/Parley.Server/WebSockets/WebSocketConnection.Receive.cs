@@ -28,39 +28,6 @@ internal sealed partial class WebSocketConnection
         End,
     }
 
-    private async Task ReceiveLoopAsync(CancellationToken aborted)
-    {
-        var input = _transport.Input;
-        while (true)
-        {
-            // No cancellation token: a registration per idle connection costs memory, and an aborted connection completes
-            // the pipe, which ends this read. While idle nothing is rented: the pipe holds no data, this loop no buffer.
-            var read = await input.ReadAsync(CancellationToken.None);
-            Volatile.Write(ref _lastHeard, Environment.TickCount64);
-            var buffer = read.Buffer;
-            var step = ReceiveStep.Frame;
-            while (step == ReceiveStep.Frame)
-            {
-                step = ReadFrame(ref buffer);
-            }
-
-            // A message is handled before reading on, so what follows it is not "examined" yet: the next read returns at once.
-            input.AdvanceTo(buffer.Start, step == ReceiveStep.NeedMore ? buffer.End : buffer.Start);
-            switch (step)
-            {
-                case ReceiveStep.End:
-                    return;
-                case ReceiveStep.Message:
-                    await HandleMessageAsync(aborted);
-                    break;
-                case ReceiveStep.NeedMore when read.IsCompleted || read.IsCanceled:
-                    // The peer went away without a close frame.
-                    Close(CloseCodes.ServiceRestart, "connection lost");
-                    return;
-            }
-        }
-    }
-
     /// <summary>
     /// Reads one frame from the start of <paramref name="buffer"/> and consumes it: control frames are answered here,
     /// data frames added to the message being received. A message is capped at 64 KiB as soon as a header says it would

@@ -15,7 +15,9 @@ internal sealed partial class WebSocketConnection
     private const int MaxBatchFrames = 64;
     private const int MaxBatchBytes = 64 * 1024;
 
-    private readonly Lock _queueLock = new();
+    // The connection itself is the queue's monitor: a lock object of its own would cost every idle connection 40 bytes.
+    // Nothing else locks on it (the class is internal; holders see it only as an IFrameSink).
+    private object QueueLock => this;
     private readonly int _maxQueued;
     private Queue<OutFrame>? _queue;
     private bool _draining;
@@ -35,7 +37,7 @@ internal sealed partial class WebSocketConnection
     /// <inheritdoc />
     public void Flush()
     {
-        lock (_queueLock)
+        lock (QueueLock)
         {
             if (_draining || _queue is not { Count: > 0 })
             {
@@ -55,7 +57,7 @@ internal sealed partial class WebSocketConnection
     private bool TryQueue(OutFrame frame)
     {
         var overflow = false;
-        lock (_queueLock)
+        lock (QueueLock)
         {
             if (Volatile.Read(ref _closing) != 0)
             {
@@ -85,7 +87,7 @@ internal sealed partial class WebSocketConnection
     /// <summary>Starts the drain unless it runs.</summary>
     private void StartSending()
     {
-        lock (_queueLock)
+        lock (QueueLock)
         {
             if (_draining)
             {
@@ -109,7 +111,7 @@ internal sealed partial class WebSocketConnection
             while (true)
             {
                 var n = 0;
-                lock (_queueLock)
+                lock (QueueLock)
                 {
                     var queue = _queue;
                     if (_dropQueued)

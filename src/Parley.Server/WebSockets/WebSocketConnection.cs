@@ -51,6 +51,9 @@ internal sealed partial class WebSocketConnection : IFrameSink
     // When a frame last arrived (Environment.TickCount64): the keep-alive drops a peer silent for two periods.
     private long _lastHeard = Environment.TickCount64;
 
+    // When the keep-alive last pinged (only its loop reads or writes this).
+    private long _lastPing;
+
     /// <param name="transport">The upgraded connection's bytes: WebSocket frames in and out.</param>
     /// <param name="abortTransport">Tears the underlying connection down (a peer that does not take the close, a silent one).</param>
     public WebSocketConnection(IDuplexPipe transport, Action abortTransport, ParleyNode node, TokenService tokens, KeepAlive keepAlive, ILogger log)
@@ -77,7 +80,36 @@ internal sealed partial class WebSocketConnection : IFrameSink
         _keepAlive.Add(this);
         try
         {
-            await ReceiveLoopAsync(aborted);
+            // The receive loop runs here, not in a method of its own: one pending state machine per idle connection.
+            var input = _transport.Input;
+            while (true)
+            {
+                // No cancellation token: a registration per idle connection costs memory, and an aborted connection completes
+                // the pipe, which ends this read. While idle nothing is rented: the pipe holds no data, this loop no buffer.
+                var read = await input.ReadAsync(CancellationToken.None);
+                Volatile.Write(ref _lastHeard, Environment.TickCount64);
+                var buffer = read.Buffer;
+                var step = ReceiveStep.Frame;
+                while (step == ReceiveStep.Frame)
+                {
+                    step = ReadFrame(ref buffer);
+                }
+
+                // A message is handled before reading on, so what follows it is not "examined" yet: the next read returns at once.
+                input.AdvanceTo(buffer.Start, step == ReceiveStep.NeedMore ? buffer.End : buffer.Start);
+                switch (step)
+                {
+                    case ReceiveStep.End:
+                        return;
+                    case ReceiveStep.Message:
+                        await HandleMessageAsync(aborted);
+                        break;
+                    case ReceiveStep.NeedMore when read.IsCompleted || read.IsCanceled:
+                        // The peer went away without a close frame.
+                        Close(CloseCodes.ServiceRestart, "connection lost");
+                        return;
+                }
+            }
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
         {
@@ -103,17 +135,24 @@ internal sealed partial class WebSocketConnection : IFrameSink
     }
 
     /// <summary>
-    /// The keep-alive's visit (every half period): drops the connection when nothing has arrived for two periods, else
-    /// sends a ping when <paramref name="ping"/> (every period).
+    /// The keep-alive's visit: drops the connection when nothing has arrived for two periods; pings it when nothing has
+    /// arrived for one and it was not pinged in the last period.
     /// </summary>
-    internal void Heartbeat(long now, long periodMs, bool ping)
+    internal void Heartbeat(long now, long periodMs)
     {
-        if (now - Volatile.Read(ref _lastHeard) > 2 * periodMs)
+        var silent = now - Volatile.Read(ref _lastHeard);
+        if (silent > 2 * periodMs)
         {
-            // Silent: its close frame would go unanswered, so the connection is torn down at once.
+            // Its close frame would go unanswered, so the connection is torn down at once.
             Close(WsCloseCodes.GoingAway, "no answer to pings");
             _abortTransport();
             return;
+        }
+
+        var ping = silent >= periodMs && now - _lastPing >= periodMs;
+        if (ping)
+        {
+            _lastPing = now;
         }
 
         if (ping && TryQueueControl(Opcode.Ping, ReadOnlyMemory<byte>.Empty))
@@ -156,7 +195,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
     {
         var window = TimeSpan.FromMilliseconds(_node.Options.FloodWindowMs);
         bool flooding;
-        lock (_queueLock)
+        lock (QueueLock)
         {
             if (Stopwatch.GetElapsedTime(_floodWindowStart) > window)
             {
