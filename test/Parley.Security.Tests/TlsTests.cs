@@ -79,6 +79,33 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Wss_over_http2_extended_connect_runs_the_same_websocket()
+    {
+        await using var node = await SecurityNode.StartAsync(setup: new NodeSetup { CertificatePath = _certificate.PfxPath, CertificatePassword = _certificate.Password });
+        using var https = _certificate.Client(node.BaseUri);
+        var register = await https.PostAsJsonAsync("api/v1/auth/register", new { username = "h2" + Guid.NewGuid().ToString("N")[..8], password = "correct horse battery" });
+        var token = JsonDocument.Parse(await register.Content.ReadAsStringAsync()).RootElement.Str("token")!;
+
+        // RFC 8441: the WebSocket is one HTTP/2 stream opened by an extended CONNECT (no 101, no Sec-WebSocket-Key).
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = _certificate.Validate } });
+        using var ws = new ClientWebSocket();
+        ws.Options.HttpVersion = HttpVersion.Version20;
+        ws.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        ws.Options.CollectHttpResponseDetails = true;
+        ws.Options.SetRequestHeader("Origin", $"https://127.0.0.1:{node.Port}");
+        using var connect = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await ws.ConnectAsync(node.WsUri, invoker, connect.Token);
+        Assert.Equal(HttpStatusCode.OK, ws.HttpStatusCode);
+        await SendAsync(ws, new { op = "hello", token });
+        Assert.Equal("welcome", (await ReceiveUntilAsync(ws, "welcome")).Str("op"));
+        await SendAsync(ws, new { op = "ping", t = 5 });
+        Assert.Equal(5, (await ReceiveUntilAsync(ws, "pong")).Long("t"));
+        await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, ws.CloseStatus);
+        await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 0, TimeSpan.FromSeconds(10), "session detached");
+    }
+
+    [Fact]
     public async Task The_shipped_nginx_tls_example_passes_nginx_t_and_carries_wss_and_https_end_to_end()
     {
         // The node trusts this nginx (loopback) for client addresses, as the example tells operators to configure.
