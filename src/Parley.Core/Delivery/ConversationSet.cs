@@ -9,7 +9,8 @@ internal sealed class ConversationSet
 {
     private const int SmallLimit = 16;
 
-    private readonly Lock _lock = new();
+    // The set itself is its monitor: a lock object of its own would cost every session 40 bytes. Nothing else locks on it.
+    private object Gate => this;
     private string[] _small = [];
     private int _count;
     private HashSet<string>? _large;
@@ -17,7 +18,7 @@ internal sealed class ConversationSet
     /// <summary>True when <paramref name="convId"/> is in the set.</summary>
     public bool Contains(string convId)
     {
-        lock (_lock)
+        lock (Gate)
         {
             return _large?.Contains(convId) ?? IndexOf(convId) >= 0;
         }
@@ -26,7 +27,7 @@ internal sealed class ConversationSet
     /// <summary>Adds <paramref name="convId"/>; false when it was there already.</summary>
     public bool TryAdd(string convId)
     {
-        lock (_lock)
+        lock (Gate)
         {
             if (_large is not null)
             {
@@ -59,7 +60,7 @@ internal sealed class ConversationSet
     /// <summary>Removes <paramref name="convId"/>; false when it was not there.</summary>
     public bool TryRemove(string convId)
     {
-        lock (_lock)
+        lock (Gate)
         {
             if (_large is not null)
             {
@@ -81,7 +82,7 @@ internal sealed class ConversationSet
     /// <summary>A copy of the members at this moment.</summary>
     public string[] Snapshot()
     {
-        lock (_lock)
+        lock (Gate)
         {
             return _large is not null ? [.. _large] : _small.AsSpan(0, _count).ToArray();
         }

@@ -51,6 +51,18 @@ public sealed partial class Hub
         }
     }
 
+    /// <summary>The user's topic is bound: its entry need not keep the finished bind (a task per online user).</summary>
+    private void ForgetUserBinding(string userId)
+    {
+        lock (_gate)
+        {
+            if (_users.TryGetValue(userId, out var entry) && entry.Bound.IsCompletedSuccessfully)
+            {
+                entry.Bound = Task.CompletedTask;
+            }
+        }
+    }
+
     private void ReleaseUser(Session session)
     {
         lock (_gate)

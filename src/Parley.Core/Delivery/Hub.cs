@@ -95,6 +95,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     public async Task AttachAsync(Session session, IReadOnlyDictionary<string, long>? resume, CancellationToken ct)
     {
         await AcquireUserAsync(session);
+        ForgetUserBinding(session.UserId);
         var views = (await _conversationReads.ReadAsync([session.UserId], ct)).GetValueOrDefault(session.UserId) ?? [];
         if (resume is not null)
         {

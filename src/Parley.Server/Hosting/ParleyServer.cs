@@ -75,6 +75,7 @@ public static class ParleyServer
         services.AddSingleton(_ => new OriginPolicy(settings.AllowedOrigins));
         services.AddHostedService<NodeLifetime>();
         services.AddSingleton<KeepAlive>();
+        services.AddSingleton<WebSocketHost>();
         TransportMemory.Use(services);
         services.AddHostedService(sp => sp.GetRequiredService<KeepAlive>());
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(settings.DrainSeconds + 10));

@@ -94,7 +94,7 @@ internal static class DirectUpgrade
 
         // The WebSocket runs on the transport pipes themselves. A peer that does not take the close is torn down by its
         // close grace (WebSocketConnection.Close), and Kestrel shuts the transport down when this middleware returns.
-        return WebSocketEndpoint.CreateConnection(connection.Transport, connection.Abort, services).RunAsync(connection.ConnectionClosed);
+        return WebSocketEndpoint.CreateConnection(connection.Transport, connection, services).RunAsync(connection.ConnectionClosed);
     }
 
     private static bool CouldBeUpgrade(ReadOnlySequence<byte> buffer)

@@ -233,7 +233,7 @@ internal sealed partial class WebSocketConnection
 
     private async Task HelloAsync(ClientFrame hello, CancellationToken aborted)
     {
-        var identity = await _tokens.ValidateAsync(hello.Token);
+        var identity = await Tokens.ValidateAsync(hello.Token);
         if (identity is null)
         {
             SendError("hello", ErrorCodes.Unauthorized, "bad or expired token");
@@ -246,12 +246,12 @@ internal sealed partial class WebSocketConnection
             return;
         }
 
-        var session = _node.Hub.CreateSession(identity.UserId, identity.Username, this);
+        var session = Node.Hub.CreateSession(identity.UserId, identity.Username, this);
         _session = session;
         DisposeHelloTimer();
-        Enqueue(ServerFrames.Welcome(identity.UserId, identity.Username, _node.Options.NodeId, _node.Options.HeartbeatMs));
+        Enqueue(ServerFrames.Welcome(identity.UserId, identity.Username, Node.Options.NodeId, Node.Options.HeartbeatMs));
         // The hub's once-a-second sweep closes the session when its token expires: no timer per connection.
-        session.ExpiresIn(_tokens.TimeLeft(identity));
+        session.ExpiresIn(Tokens.TimeLeft(identity));
         // The attach (store reads, then the backlog) runs beside the receive loop, not in it: frames the client sends
         // after welcome (sends, pings, marks) are answered meanwhile, so a slow or hung store cannot hold them behind
         // the hello (fault campaign, cutoff-postgres). RunAsync waits for it before detaching.
@@ -262,7 +262,7 @@ internal sealed partial class WebSocketConnection
     {
         try
         {
-            await _node.Hub.AttachAsync(session, resume, aborted);
+            await Node.Hub.AttachAsync(session, resume, aborted);
         }
         catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
         {
@@ -274,7 +274,7 @@ internal sealed partial class WebSocketConnection
         }
         catch (Exception e)
         {
-            _log.LogError(e, "hello failed");
+            Log.LogError(e, "hello failed");
             SendError("hello", ErrorCodes.Unavailable, "internal error");
             Close(WsCloseCodes.InternalError, "hello failed");
         }
@@ -289,7 +289,7 @@ internal sealed partial class WebSocketConnection
     {
         try
         {
-            var (message, _) = await _node.Chat.SendAsync(new UserRef(session.UserId, session.Username), frame.Conv, frame.ClientMsgId, frame.Body);
+            var (message, _) = await Node.Chat.SendAsync(new UserRef(session.UserId, session.Username), frame.Conv, frame.ClientMsgId, frame.Body);
             Enqueue(ServerFrames.Ack(message.Conv, message.ClientMsgId, message.Seq, message.Ts));
         }
         catch (ParleyException e)
@@ -302,7 +302,7 @@ internal sealed partial class WebSocketConnection
         }
         catch (Exception e)
         {
-            _log.LogError(e, "send failed");
+            Log.LogError(e, "send failed");
             SendError(frame.ClientMsgId, ErrorCodes.Unavailable, "internal error; nothing was acknowledged: retry with the same clientMsgId");
         }
         finally
@@ -316,7 +316,7 @@ internal sealed partial class WebSocketConnection
         var op = frame.Op == ClientOp.Read ? "read" : "delivered";
         try
         {
-            await _node.Chat.MarkAsync(session.UserId, frame.Conv, frame.Op == ClientOp.Read ? WatermarkKind.Read : WatermarkKind.Delivered, frame.Seq);
+            await Node.Chat.MarkAsync(session.UserId, frame.Conv, frame.Op == ClientOp.Read ? WatermarkKind.Read : WatermarkKind.Delivered, frame.Seq);
         }
         catch (ParleyException e)
         {
@@ -324,7 +324,7 @@ internal sealed partial class WebSocketConnection
         }
         catch (Exception e)
         {
-            _log.LogError(e, "{Op} failed", op);
+            Log.LogError(e, "{Op} failed", op);
             SendError(op, ErrorCodes.Unavailable, "internal error");
         }
         finally
@@ -337,7 +337,7 @@ internal sealed partial class WebSocketConnection
     {
         try
         {
-            await _node.Chat.TypingAsync(session, frame.Conv);
+            await Node.Chat.TypingAsync(session, frame.Conv);
         }
         catch (ParleyException e)
         {
@@ -345,7 +345,7 @@ internal sealed partial class WebSocketConnection
         }
         catch (Exception e)
         {
-            _log.LogError(e, "typing failed");
+            Log.LogError(e, "typing failed");
             SendError("typing", ErrorCodes.Unavailable, "internal error");
         }
         finally

@@ -18,7 +18,6 @@ internal sealed partial class WebSocketConnection
     // The connection itself is the queue's monitor: a lock object of its own would cost every idle connection 40 bytes.
     // Nothing else locks on it (the class is internal; holders see it only as an IFrameSink).
     private object QueueLock => this;
-    private readonly int _maxQueued;
     private Queue<OutFrame>? _queue;
     private bool _draining;
 
@@ -65,7 +64,7 @@ internal sealed partial class WebSocketConnection
             }
 
             var queue = _queue ??= new Queue<OutFrame>(4);
-            if (queue.Count >= _maxQueued)
+            if (queue.Count >= MaxQueued)
             {
                 overflow = true;
             }
@@ -154,7 +153,7 @@ internal sealed partial class WebSocketConnection
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
         {
-            _log.LogDebug(e, "send loop ended");
+            Log.LogDebug(e, "send loop ended");
         }
         finally
         {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
 using Parley.Delivery;
 using Parley.Protocol;
 using Parley.Server.Auth;
@@ -25,11 +26,11 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private static readonly TimeSpan SlowConsumerCloseGrace = TimeSpan.FromMilliseconds(500);
 
     private readonly IDuplexPipe _transport;
-    private readonly Action _abortTransport;
-    private readonly ParleyNode _node;
-    private readonly TokenService _tokens;
-    private readonly KeepAlive _keepAlive;
-    private readonly ILogger _log;
+
+    // The ConnectionContext (direct path) or HttpContext (HTTP path) that can tear the transport down: kept as the
+    // object itself, since a delegate bound to its Abort would cost every connection 64 bytes.
+    private readonly object _owner;
+    private readonly WebSocketHost _host;
 
     private Session? _session;
     private Task _attach = Task.CompletedTask;
@@ -55,16 +56,40 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private long _lastPing;
 
     /// <param name="transport">The upgraded connection's bytes: WebSocket frames in and out.</param>
-    /// <param name="abortTransport">Tears the underlying connection down (a peer that does not take the close, a silent one).</param>
-    public WebSocketConnection(IDuplexPipe transport, Action abortTransport, ParleyNode node, TokenService tokens, KeepAlive keepAlive, ILogger log)
+    /// <param name="owner">The <see cref="ConnectionContext"/> or <see cref="HttpContext"/> whose Abort tears the transport
+    /// down (a peer that does not take the close, a silent one).</param>
+    /// <param name="host">What the node's connections share.</param>
+    public WebSocketConnection(IDuplexPipe transport, object owner, WebSocketHost host)
     {
+        if (owner is not (ConnectionContext or HttpContext))
+        {
+            throw new ArgumentException("expected a ConnectionContext or HttpContext", nameof(owner));
+        }
+
         _transport = transport;
-        _abortTransport = abortTransport;
-        _node = node;
-        _tokens = tokens;
-        _keepAlive = keepAlive;
-        _log = log;
-        _maxQueued = Math.Max(16, node.Options.OutboundQueueFrames);
+        _owner = owner;
+        _host = host;
+    }
+
+    private ParleyNode Node => _host.Node;
+
+    private TokenService Tokens => _host.Tokens;
+
+    private ILogger Log => _host.Log;
+
+    private int MaxQueued => Math.Max(16, Node.Options.OutboundQueueFrames);
+
+    private void AbortTransport()
+    {
+        switch (_owner)
+        {
+            case ConnectionContext connection:
+                connection.Abort();
+                break;
+            case HttpContext http:
+                http.Abort();
+                break;
+        }
     }
 
     /// <summary>Links of <see cref="KeepAlive"/>'s list of open connections.</summary>
@@ -76,8 +101,8 @@ internal sealed partial class WebSocketConnection : IFrameSink
     /// <summary>Runs the connection until it closes.</summary>
     public async Task RunAsync(CancellationToken aborted)
     {
-        _helloTimer = new Timer(_ => { if (_session is null) Close(CloseCodes.Unauthorized, "no hello in time"); }, null, _node.Options.HelloTimeoutMs, Timeout.Infinite);
-        _keepAlive.Add(this);
+        _helloTimer = new Timer(_ => { if (_session is null) Close(CloseCodes.Unauthorized, "no hello in time"); }, null, Node.Options.HelloTimeoutMs, Timeout.Infinite);
+        _host.KeepAlive.Add(this);
         try
         {
             // The receive loop runs here, not in a method of its own: one pending state machine per idle connection.
@@ -117,14 +142,14 @@ internal sealed partial class WebSocketConnection : IFrameSink
         }
         finally
         {
-            _keepAlive.Remove(this);
+            _host.KeepAlive.Remove(this);
             Close(WsCloseCodes.Normal, "");
             DisposeHelloTimer();
             if (_session is not null)
             {
                 // Detaching while the attach still runs would leave it half done (a user entry, an online presence).
                 await _attach;
-                await _node.Hub.DetachAsync(_session);
+                await Node.Hub.DetachAsync(_session);
             }
 
             await _closed!.Task;
@@ -145,7 +170,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
         {
             // Its close frame would go unanswered, so the connection is torn down at once.
             Close(WsCloseCodes.GoingAway, "no answer to pings");
-            _abortTransport();
+            AbortTransport();
             return;
         }
 
@@ -178,8 +203,8 @@ internal sealed partial class WebSocketConnection : IFrameSink
         StartSending();
         // A peer that does not take the close frame (a stuck reader keeps the send blocked) is torn down regardless.
         _ = Task.Delay(closeCode == CloseCodes.SlowConsumer ? SlowConsumerCloseGrace : CloseGrace).ContinueWith(
-            static (_, state) => ((Action)state!)(),
-            _abortTransport,
+            static (_, state) => ((WebSocketConnection)state!).AbortTransport(),
+            this,
             TaskScheduler.Default);
     }
 
@@ -193,7 +218,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
     /// <summary>Counts a rate-limited send; a client that keeps flooding is closed with 4029.</summary>
     private void CountFlood()
     {
-        var window = TimeSpan.FromMilliseconds(_node.Options.FloodWindowMs);
+        var window = TimeSpan.FromMilliseconds(Node.Options.FloodWindowMs);
         bool flooding;
         lock (QueueLock)
         {
@@ -203,7 +228,7 @@ internal sealed partial class WebSocketConnection : IFrameSink
                 _floodRejects = 0;
             }
 
-            flooding = ++_floodRejects > _node.Options.FloodCloseAfterRejects;
+            flooding = ++_floodRejects > Node.Options.FloodCloseAfterRejects;
         }
 
         if (flooding)

@@ -2,7 +2,6 @@ using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http.Features;
 using Parley.Protocol;
 using Parley.Server.Api;
-using Parley.Server.Auth;
 
 namespace Parley.Server.WebSockets;
 
@@ -22,10 +21,9 @@ internal static class WebSocketEndpoint
         app.Map("/ws", HandleAsync);
     }
 
-    /// <summary>A connection for an accepted WebSocket on <paramref name="transport"/>.</summary>
-    public static WebSocketConnection CreateConnection(IDuplexPipe transport, Action abort, IServiceProvider services) =>
-        new(transport, abort, services.GetRequiredService<ParleyNode>(), services.GetRequiredService<TokenService>(),
-            services.GetRequiredService<KeepAlive>(), services.GetRequiredService<ILogger<WebSocketConnection>>());
+    /// <summary>A connection for an accepted WebSocket on <paramref name="transport"/>, torn down through <paramref name="owner"/>.</summary>
+    public static WebSocketConnection CreateConnection(IDuplexPipe transport, object owner, IServiceProvider services) =>
+        new(transport, owner, services.GetRequiredService<WebSocketHost>());
 
     private static async Task HandleAsync(HttpContext ctx, ParleyNode node, OriginPolicy origins)
     {
@@ -75,7 +73,7 @@ internal static class WebSocketEndpoint
         }
 
         var transport = new StreamPipes(stream);
-        var connection = CreateConnection(transport, ctx.Abort, ctx.RequestServices);
+        var connection = CreateConnection(transport, ctx, ctx.RequestServices);
         await connection.RunAsync(ctx.RequestAborted);
     }
 
