@@ -58,9 +58,7 @@ public sealed class WebSocketWireTests
         await using var node = await SecurityNode.StartAsync();
         using var api = new ApiClient(node.BaseUri);
         var user = await api.RegisterAsync("closer");
-        await using var socket = await RawSocket.ConnectAsync(node.BaseUri);
-        Assert.Equal(101, await socket.UpgradeAsync(node.BaseUri));
-        await socket.SendFrameAsync(1, Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{user.Token}\"}}"));
+        await using var socket = await HelloAsync(node, user.Token);
         await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 1, Timeout, "session");
         var close = new byte[2 + 3];
         BinaryPrimitives.WriteUInt16BigEndian(close, 1000);
