@@ -69,11 +69,22 @@ internal sealed class KeepAlive(ParleyNode node) : BackgroundService
         // A silent peer is dropped within a tenth of a period after its second silent period.
         var periodMs = (long)Period.TotalMilliseconds;
         using var timer = new PeriodicTimer(Period / 10);
+        var last = Environment.TickCount64;
+        var resumedAt = 0L;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                Sweep(Environment.TickCount64, periodMs);
+                var now = Environment.TickCount64;
+                if (now - last > periodMs)
+                {
+                    // The node itself stood still for a period (stopped, its VM paused): nothing was read meanwhile, so
+                    // that time says nothing about the peers. Their silence counts from now; each gets a ping first.
+                    resumedAt = now;
+                }
+
+                last = now;
+                Sweep(now, periodMs, resumedAt);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -81,7 +92,7 @@ internal sealed class KeepAlive(ParleyNode node) : BackgroundService
         }
     }
 
-    private void Sweep(long now, long periodMs)
+    private void Sweep(long now, long periodMs, long resumedAt)
     {
         // A snapshot, so that pings (which may write to a socket inline) run outside the lock new connections take.
         WebSocketConnection[] live;
@@ -100,7 +111,7 @@ internal sealed class KeepAlive(ParleyNode node) : BackgroundService
         {
             for (var i = 0; i < n; i++)
             {
-                live[i].Heartbeat(now, periodMs);
+                live[i].Heartbeat(now, periodMs, resumedAt);
             }
         }
         finally

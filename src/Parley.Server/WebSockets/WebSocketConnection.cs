@@ -161,11 +161,12 @@ internal sealed partial class WebSocketConnection : IFrameSink
 
     /// <summary>
     /// The keep-alive's visit: drops the connection when nothing has arrived for two periods; pings it when nothing has
-    /// arrived for one and it was not pinged in the last period.
+    /// arrived for one and it was not pinged in the last period. Silence is counted from <paramref name="resumedAt"/> at
+    /// the earliest: the node's own stall is not the peer's.
     /// </summary>
-    internal void Heartbeat(long now, long periodMs)
+    internal void Heartbeat(long now, long periodMs, long resumedAt)
     {
-        var silent = now - Volatile.Read(ref _lastHeard);
+        var silent = now - Math.Max(Volatile.Read(ref _lastHeard), resumedAt);
         if (silent > 2 * periodMs)
         {
             // Its close frame would go unanswered, so the connection is torn down at once.

@@ -126,16 +126,13 @@ internal static class WebSocketFrames
         return HeaderStatus.Ok;
     }
 
-    /// <summary>
-    /// Unmasks <paramref name="payload"/> in place; <paramref name="offset"/> is how many bytes of the same frame's payload
-    /// came before it (the key repeats every four bytes from the frame's first payload byte).
-    /// </summary>
-    public static void Unmask(Span<byte> payload, uint mask, int offset = 0)
+    /// <summary>Unmasks a whole frame's payload in place (the key repeats every four bytes from its first byte).</summary>
+    public static void Unmask(Span<byte> payload, uint mask)
     {
         Span<byte> key = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(key, mask);
         var i = 0;
-        if ((offset & 3) == 0 && payload.Length >= 8)
+        if (payload.Length >= 8)
         {
             // Eight bytes at a time: the key in memory order, repeated.
             var k32 = BitConverter.ToUInt32(key);
@@ -149,7 +146,7 @@ internal static class WebSocketFrames
 
         for (; i < payload.Length; i++)
         {
-            payload[i] ^= key[(i + offset) & 3];
+            payload[i] ^= key[i & 3];
         }
     }
 
