@@ -1,0 +1,32 @@
+using Parley.Testing;
+using Parley.Testing.Cluster;
+
+namespace Parley.Cluster.Tests;
+
+/// <summary>
+/// A node process that stands still (SIGSTOP, a paused VM) reads nothing meanwhile: when it runs again, the time it
+/// stood still must not count as its peers' silence. It pings them first and keeps those that answer.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+[Trait("Tier", "Cluster")]
+public sealed class NodeStallTests
+{
+    [Fact]
+    public async Task A_node_that_stood_still_for_four_heartbeats_keeps_the_open_sockets_that_answer_its_pings()
+    {
+        await using var cluster = await ParleyCluster.StartAsync(new ParleyClusterOptions { Nodes = 1, Settings = new Dictionary<string, string> { ["HeartbeatMs"] = "500" } });
+        var node = cluster.Nodes[0];
+        var user = await cluster.Api.RegisterAsync("stall");
+        await using var ws = await WsTestClient.ConnectAndHelloAsync(node.WsUri, user.Token);
+
+        node.Pause();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        node.Resume();
+
+        // Three periods after the node runs again: one that counted its own stall as silence drops the socket at once.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.False(ws.Closed.IsCompleted, "the node closed a socket that answered its pings");
+        await ws.SendAsync(new { op = "ping", t = 3 });
+        Assert.Equal(3, (await ws.WaitForOpAsync("pong")).Long("t"));
+    }
+}
