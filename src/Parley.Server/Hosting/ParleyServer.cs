@@ -29,8 +29,6 @@ public static class ParleyServer
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = ApiErrors.MaxBodyBytes;
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
-            // WebSocket upgrades of /ws are taken before the HTTP layer (docs/performance.md); all else is HTTP as usual.
-            k.ConfigureEndpointDefaults(listen => listen.UseParleyDirectWebSockets());
         });
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         configure?.Invoke(builder);
@@ -76,7 +74,8 @@ public static class ParleyServer
         services.AddHostedService<NodeLifetime>();
         services.AddSingleton<KeepAlive>();
         services.AddSingleton<WebSocketHost>();
-        TransportMemory.Use(services);
+        // TCP endpoints: WebSocket upgrades of /ws are taken before Kestrel (docs/architecture.md); all else is Kestrel's.
+        DirectListenerFactory.Use(services);
         services.AddHostedService(sp => sp.GetRequiredService<KeepAlive>());
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(settings.DrainSeconds + 10));
 

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
-using Microsoft.AspNetCore.Connections;
 using Parley.Delivery;
 using Parley.Protocol;
 using Parley.Server.Auth;
@@ -27,8 +26,8 @@ internal sealed partial class WebSocketConnection : IFrameSink
 
     private readonly IDuplexPipe _transport;
 
-    // The ConnectionContext (direct path) or HttpContext (HTTP path) that can tear the transport down: kept as the
-    // object itself, since a delegate bound to its Abort would cost every connection 64 bytes.
+    // The DirectSocket (direct path) or HttpContext (HTTP path) that can tear the transport down: kept as the object
+    // itself, since a delegate bound to its Abort would cost every connection 64 bytes.
     private readonly object _owner;
     private readonly WebSocketHost _host;
 
@@ -56,14 +55,14 @@ internal sealed partial class WebSocketConnection : IFrameSink
     private long _lastPing;
 
     /// <param name="transport">The upgraded connection's bytes: WebSocket frames in and out.</param>
-    /// <param name="owner">The <see cref="ConnectionContext"/> or <see cref="HttpContext"/> whose Abort tears the transport
+    /// <param name="owner">The <see cref="DirectSocket"/> or <see cref="HttpContext"/> whose Abort tears the transport
     /// down (a peer that does not take the close, a silent one).</param>
     /// <param name="host">What the node's connections share.</param>
     public WebSocketConnection(IDuplexPipe transport, object owner, WebSocketHost host)
     {
-        if (owner is not (ConnectionContext or HttpContext))
+        if (owner is not (DirectSocket or HttpContext))
         {
-            throw new ArgumentException("expected a ConnectionContext or HttpContext", nameof(owner));
+            throw new ArgumentException("expected a DirectSocket or HttpContext", nameof(owner));
         }
 
         _transport = transport;
@@ -83,8 +82,8 @@ internal sealed partial class WebSocketConnection : IFrameSink
     {
         switch (_owner)
         {
-            case ConnectionContext connection:
-                connection.Abort();
+            case DirectSocket socket:
+                socket.Abort();
                 break;
             case HttpContext http:
                 http.Abort();

@@ -6,7 +6,7 @@ using Parley.Server.Api;
 namespace Parley.Server.WebSockets;
 
 /// <summary>
-/// The <c>/ws</c> endpoint for upgrades <see cref="DirectUpgrade"/> left to Kestrel's HTTP layer (TLS, HTTP/2, refusals):
+/// The <c>/ws</c> endpoint for upgrades <see cref="DirectListener"/> left to Kestrel's HTTP layer (TLS, HTTP/2, refusals):
 /// checks the request (a WebSocket upgrade, origin, draining), answers the opening handshake itself (HTTP/1.1 101 with
 /// Sec-WebSocket-Accept, or the 200 of an HTTP/2 extended CONNECT, RFC 8441) and runs one <see cref="WebSocketConnection"/>
 /// on the upgraded stream — the same WebSocket code as the direct path.

@@ -1,0 +1,256 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+
+namespace Parley.Server.WebSockets;
+
+/// <summary>
+/// Kestrel's listener for TCP endpoints, which keeps WebSocket connections to itself. Each accepted connection's first
+/// bytes are looked at without taking them (MSG_PEEK): a whole, valid upgrade request for <c>/ws</c> that the node
+/// accepts (origin allowed, not draining) is answered 101 here and runs as a <see cref="WebSocketConnection"/> directly
+/// on the socket (<see cref="DirectSocket"/>). Every other connection — REST, static files, TLS, HTTP/2, a refused
+/// upgrade, one that says nothing for <see cref="HeadTimeout"/> — goes to Kestrel untouched, as a connection of
+/// Kestrel's own socket transport (<see cref="SocketConnectionContextFactory"/>), and is served exactly as before.
+/// An idle WebSocket so costs its socket and Parley's objects only: no Kestrel connection, pipes or transport loops.
+/// </summary>
+internal sealed class DirectListenerFactory(IServiceProvider services, ILoggerFactory logs) : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    /// <summary>Pending connections the kernel queues for accept (Kestrel's default).</summary>
+    private const int Backlog = 512;
+
+    /// <summary>Registers the listener; Kestrel binds TCP endpoints with the factory registered last.</summary>
+    public static void Use(IServiceCollection serviceCollection) =>
+        serviceCollection.AddSingleton<IConnectionListenerFactory, DirectListenerFactory>();
+
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        Socket socket;
+        try
+        {
+            socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new AddressInUseException(e.Message, e);
+        }
+
+        socket.Listen(Backlog);
+        return ValueTask.FromResult<IConnectionListener>(new DirectListener(socket, services, logs));
+    }
+}
+
+/// <summary>One bound endpoint of <see cref="DirectListenerFactory"/>.</summary>
+internal sealed class DirectListener : IConnectionListener
+{
+    /// <summary>How long a new connection may take to send its first request head before Kestrel is handed it.</summary>
+    public static readonly TimeSpan HeadTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly Socket _listen;
+    private readonly IServiceProvider _services;
+    private readonly ILogger _log;
+    private readonly SocketConnectionContextFactory _kestrel;
+    private readonly Channel<ConnectionContext> _forKestrel = Channel.CreateUnbounded<ConnectionContext>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _acceptLoop;
+
+    public DirectListener(Socket listen, IServiceProvider services, ILoggerFactory logs)
+    {
+        _listen = listen;
+        _services = services;
+        _log = logs.CreateLogger<DirectListener>();
+        _kestrel = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), logs.CreateLogger("Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets"));
+        EndPoint = listen.LocalEndPoint!;
+        _acceptLoop = AcceptLoopAsync();
+    }
+
+    public EndPoint EndPoint { get; }
+
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        while (await _forKestrel.Reader.WaitToReadAsync(cancellationToken))
+        {
+            if (_forKestrel.Reader.TryRead(out var connection))
+            {
+                return connection;
+            }
+        }
+
+        return null;
+    }
+
+    public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        _listen.Dispose();
+        await _acceptLoop;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await UnbindAsync();
+        while (_forKestrel.Reader.TryRead(out var connection))
+        {
+            await connection.DisposeAsync();
+        }
+
+        _kestrel.Dispose();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        await Task.Yield();
+        try
+        {
+            while (true)
+            {
+                Socket socket;
+                try
+                {
+                    socket = await _listen.AcceptAsync();
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument)
+                {
+                    return;
+                }
+                catch (ObjectDisposedException)
+                {
+                    return;
+                }
+                catch (SocketException e)
+                {
+                    // Out of descriptors, say: the connection waits in the backlog; accepting resumes shortly.
+                    _log.LogWarning("accept failed: {Error}", e.SocketErrorCode);
+                    await Task.Delay(10);
+                    continue;
+                }
+
+                _ = SortAsync(socket);
+            }
+        }
+        finally
+        {
+            _forKestrel.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>Waits for the connection's request head and decides whose it is.</summary>
+    private async Task SortAsync(Socket socket)
+    {
+        try
+        {
+            socket.NoDelay = true;
+            var head = await PeekHeadAsync(socket);
+            if (head is { } request && TryAccept(socket, request))
+            {
+                return;
+            }
+
+            if (!_forKestrel.Writer.TryWrite(_kestrel.Create(socket)))
+            {
+                socket.Dispose();
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or OperationCanceledException)
+        {
+            socket.Dispose();
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "sorting a new connection failed");
+            socket.Dispose();
+        }
+    }
+
+    /// <summary>A whole request head for /ws, as peeked (nothing taken from the socket); null when the connection is Kestrel's.</summary>
+    private static async Task<byte[]?> PeekHeadAsync(Socket socket)
+    {
+        var deadline = Environment.TickCount64 + (long)HeadTimeout.TotalMilliseconds;
+        using (var timeout = new CancellationTokenSource(HeadTimeout))
+        {
+            try
+            {
+                // Readable: data has arrived (or the peer closed).
+                await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return null;
+            }
+        }
+
+        var peeked = new byte[DirectUpgrade.MaxHeadBytes];
+        var wait = 1;
+        while (true)
+        {
+            var n = socket.Receive(peeked, SocketFlags.Peek);
+            switch (DirectUpgrade.Classify(peeked.AsSpan(0, n), out var length))
+            {
+                case DirectUpgrade.Head.Complete:
+                    return peeked[..length];
+                case DirectUpgrade.Head.NotOurs:
+                    return null;
+            }
+
+            // Part of a head (a client writing it in pieces): look again shortly; the socket stays readable meanwhile,
+            // so a readiness wait would not wait.
+            if (n == 0 || Environment.TickCount64 > deadline)
+            {
+                return null;
+            }
+
+            await Task.Delay(wait);
+            wait = Math.Min(wait * 2, 50);
+        }
+    }
+
+    /// <summary>Accepts the upgrade in <paramref name="head"/> when it is valid and the node takes it; false leaves the socket untouched.</summary>
+    private bool TryAccept(Socket socket, byte[] head)
+    {
+        var text = Encoding.Latin1.GetString(head, 0, head.Length - 4);
+        var node = _services.GetRequiredService<ParleyNode>();
+        if (!DirectUpgrade.TryParseUpgrade(text, out var key, out var origin, out var host) || node.IsDraining
+            || !_services.GetRequiredService<OriginPolicy>().Allows(origin, host))
+        {
+            // Refusals are Kestrel's to answer (its /ws endpoint reads the same bytes).
+            return false;
+        }
+
+        // Take the head from the socket: it was only peeked.
+        var taken = 0;
+        while (taken < head.Length)
+        {
+            taken += socket.Receive(head, taken, head.Length - taken, SocketFlags.None);
+        }
+
+        var pipe = new DirectSocket(socket);
+        _ = RunAsync(pipe, key);
+        return true;
+    }
+
+    private async Task RunAsync(DirectSocket pipe, string key)
+    {
+        try
+        {
+            pipe.Output.Write(DirectUpgrade.SwitchingProtocols(key));
+            await pipe.Output.FlushAsync();
+            var connection = WebSocketEndpoint.CreateConnection(pipe, pipe, _services);
+            await connection.RunAsync(CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
+        {
+            _log.LogDebug(e, "direct WebSocket ended");
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "direct WebSocket failed");
+        }
+        finally
+        {
+            pipe.Close();
+        }
+    }
+}
