@@ -1,0 +1,104 @@
+using System.Text;
+using Parley.Security.Tests.Support;
+using Parley.Testing;
+
+namespace Parley.Security.Tests;
+
+/// <summary>
+/// The node's TCP listener sorts connections by their first bytes: a valid upgrade of /ws is answered by Parley itself
+/// and the WebSocket runs on the bare socket; everything else reaches Kestrel untouched on the same port. Kestrel puts a
+/// Date header on every response, Parley's 101 has none, which is how these tests tell who answered.
+/// </summary>
+[Trait("Tier", "Security")]
+public sealed class DirectListenerTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task An_upgrade_is_answered_by_Parley_and_other_requests_on_the_same_port_by_Kestrel()
+    {
+        await using var node = await SecurityNode.StartAsync();
+
+        await using (var ws = await RawSocket.ConnectAsync(node.BaseUri))
+        {
+            await ws.SendAsync(RawSocket.UpgradeRequest(node.BaseUri));
+            var head = await ws.ReadHeadAsync(Timeout);
+            Assert.Equal(101, RawSocket.StatusOf(head));
+            Assert.DoesNotContain("Date:", head, StringComparison.OrdinalIgnoreCase);
+        }
+
+        // A plain request: Kestrel's (its 404 for an unknown path, with a Date header).
+        await using (var http = await RawSocket.ConnectAsync(node.BaseUri))
+        {
+            await http.SendAsync($"GET /nothing-here HTTP/1.1\r\nHost: {node.BaseUri.Authority}\r\n\r\n");
+            var head = await http.ReadHeadAsync(Timeout);
+            Assert.Equal(404, RawSocket.StatusOf(head));
+            Assert.Contains("Date:", head, StringComparison.OrdinalIgnoreCase);
+        }
+
+        // An upgrade of /ws that is not valid (no key): refused by Kestrel's /ws endpoint, from the same unread bytes.
+        await using (var bad = await RawSocket.ConnectAsync(node.BaseUri))
+        {
+            await bad.SendAsync($"GET /ws HTTP/1.1\r\nHost: {node.BaseUri.Authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n");
+            var head = await bad.ReadHeadAsync(Timeout);
+            Assert.Equal(400, RawSocket.StatusOf(head));
+            Assert.Contains("Date:", head, StringComparison.OrdinalIgnoreCase);
+        }
+    }
+
+    [Fact]
+    public async Task A_request_head_and_a_hello_written_a_few_bytes_at_a_time_are_read_whole()
+    {
+        await using var node = await SecurityNode.StartAsync();
+        using var api = new ApiClient(node.BaseUri);
+        var user = await api.RegisterAsync("trickle");
+        await using var socket = await RawSocket.ConnectAsync(node.BaseUri);
+
+        var request = Encoding.ASCII.GetBytes(RawSocket.UpgradeRequest(node.BaseUri));
+        for (var i = 0; i < request.Length; i += 16)
+        {
+            await socket.SendAsync(request.AsMemory(i, Math.Min(16, request.Length - i)));
+            await Task.Delay(5);
+        }
+
+        var head = await socket.ReadHeadAsync(Timeout);
+        Assert.Equal(101, RawSocket.StatusOf(head));
+        Assert.DoesNotContain("Date:", head, StringComparison.OrdinalIgnoreCase);
+
+        var hello = RawSocket.BuildFrame(1, Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{user.Token}\"}}"));
+        for (var i = 0; i < hello.Length; i += 3)
+        {
+            await socket.SendAsync(hello.AsMemory(i, Math.Min(3, hello.Length - i)));
+            await Task.Delay(2);
+        }
+
+        var welcome = await socket.ReadFrameAsync(Timeout);
+        Assert.Equal(1, welcome!.Value.Opcode);
+        Assert.Contains("\"op\":\"welcome\"", welcome.Value.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_message_just_under_64_KiB_arrives_whole_and_the_connection_goes_on()
+    {
+        await using var node = await SecurityNode.StartAsync();
+        using var api = new ApiClient(node.BaseUri);
+        var user = await api.RegisterAsync("bulky");
+        await using var socket = await RawSocket.ConnectAsync(node.BaseUri);
+        Assert.Equal(101, await socket.UpgradeAsync(node.BaseUri));
+        await socket.SendFrameAsync(1, Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{user.Token}\"}}"));
+        var welcome = await socket.ReadFrameAsync(Timeout);
+        Assert.Contains("\"op\":\"welcome\"", welcome!.Value.Text, StringComparison.Ordinal);
+        var synced = await socket.ReadFrameAsync(Timeout);
+        Assert.Contains("\"op\":\"synced\"", synced!.Value.Text, StringComparison.Ordinal);
+
+        // A ping op padded with spaces to 65,000 bytes, then a small one: both answered, in order.
+        var big = "{\"op\":\"ping\",\"t\":1}" + new string(' ', 65_000 - 19);
+        await socket.SendFrameAsync(1, Encoding.UTF8.GetBytes(big));
+        await socket.SendFrameAsync(1, "{\"op\":\"ping\",\"t\":2}"u8);
+        var first = await socket.ReadFrameAsync(Timeout);
+        var second = await socket.ReadFrameAsync(Timeout);
+        Assert.Contains("\"op\":\"pong\"", first!.Value.Text, StringComparison.Ordinal);
+        Assert.Contains("\"t\":1", first.Value.Text, StringComparison.Ordinal);
+        Assert.Contains("\"t\":2", second!.Value.Text, StringComparison.Ordinal);
+    }
+}
