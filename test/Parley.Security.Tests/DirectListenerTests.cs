@@ -101,4 +101,33 @@ public sealed class DirectListenerTests
         Assert.Contains("\"t\":1", first.Value.Text, StringComparison.Ordinal);
         Assert.Contains("\"t\":2", second!.Value.Text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Stopping_the_node_ends_its_direct_sockets_even_those_without_a_session()
+    {
+        // A long hello timeout: only the node's stop can end this socket within the test.
+        var node = await SecurityNode.StartAsync(new Dictionary<string, string?> { ["HelloTimeoutMs"] = "120000" });
+        RawSocket? socket = null;
+        var stopped = false;
+        try
+        {
+            socket = await RawSocket.ConnectAsync(node.BaseUri);
+            Assert.Equal(101, await socket.UpgradeAsync(node.BaseUri));
+            stopped = true;
+            await node.DisposeAsync();
+            Assert.True(await socket.WaitForEndAsync(Timeout), "the stopped node's listener closes the socket it kept from Kestrel");
+        }
+        finally
+        {
+            if (!stopped)
+            {
+                await node.DisposeAsync();
+            }
+
+            if (socket is not null)
+            {
+                await socket.DisposeAsync();
+            }
+        }
+    }
 }

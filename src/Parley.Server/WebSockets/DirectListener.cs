@@ -58,6 +58,9 @@ internal sealed class DirectListener : IConnectionListener
     private readonly Channel<ConnectionContext> _forKestrel = Channel.CreateUnbounded<ConnectionContext>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _acceptLoop;
 
+    // Open direct sockets: Kestrel does not know them, so the listener's dispose aborts whatever the node's drain left open.
+    private readonly LiveList<DirectSocket> _live = new();
+
     public DirectListener(Socket listen, IServiceProvider services, ILoggerFactory logs)
     {
         _listen = listen;
@@ -92,6 +95,8 @@ internal sealed class DirectListener : IConnectionListener
     public async ValueTask DisposeAsync()
     {
         await UnbindAsync();
+        _live.Close();
+        _live.ForEach(static (socket, _) => socket.Abort(), 0);
         while (_forKestrel.Reader.TryRead(out var connection))
         {
             await connection.DisposeAsync();
@@ -182,28 +187,35 @@ internal sealed class DirectListener : IConnectionListener
             }
         }
 
-        var peeked = new byte[DirectUpgrade.MaxHeadBytes];
-        var wait = 1;
-        while (true)
+        var peeked = ArrayPool<byte>.Shared.Rent(DirectUpgrade.MaxHeadBytes);
+        try
         {
-            var n = socket.Receive(peeked, SocketFlags.Peek);
-            switch (DirectUpgrade.Classify(peeked.AsSpan(0, n), out var length))
+            var wait = 1;
+            while (true)
             {
-                case DirectUpgrade.Head.Complete:
-                    return peeked[..length];
-                case DirectUpgrade.Head.NotOurs:
+                var n = socket.Receive(peeked, 0, DirectUpgrade.MaxHeadBytes, SocketFlags.Peek);
+                switch (DirectUpgrade.Classify(peeked.AsSpan(0, n), out var length))
+                {
+                    case DirectUpgrade.Head.Complete:
+                        return peeked[..length];
+                    case DirectUpgrade.Head.NotOurs:
+                        return null;
+                }
+
+                // Part of a head (a client writing it in pieces): look again shortly; the socket stays readable
+                // meanwhile, so a readiness wait would not wait.
+                if (n == 0 || Environment.TickCount64 > deadline)
+                {
                     return null;
-            }
+                }
 
-            // Part of a head (a client writing it in pieces): look again shortly; the socket stays readable meanwhile,
-            // so a readiness wait would not wait.
-            if (n == 0 || Environment.TickCount64 > deadline)
-            {
-                return null;
+                await Task.Delay(wait);
+                wait = Math.Min(wait * 2, 50);
             }
-
-            await Task.Delay(wait);
-            wait = Math.Min(wait * 2, 50);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(peeked);
         }
     }
 
@@ -233,6 +245,12 @@ internal sealed class DirectListener : IConnectionListener
 
     private async Task RunAsync(DirectSocket pipe, string key)
     {
+        if (!_live.Add(pipe))
+        {
+            pipe.Abort();
+            return;
+        }
+
         try
         {
             pipe.Output.Write(DirectUpgrade.SwitchingProtocols(key));
@@ -250,6 +268,7 @@ internal sealed class DirectListener : IConnectionListener
         }
         finally
         {
+            _live.Remove(pipe);
             pipe.Close();
         }
     }

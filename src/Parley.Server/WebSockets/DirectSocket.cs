@@ -12,7 +12,7 @@ namespace Parley.Server.WebSockets;
 /// <see cref="WebSocketConnection"/> (its receive loop and its drain), not as a general pipe: a pending read or flush
 /// cannot be cancelled except by <see cref="Abort"/>.
 /// </summary>
-internal sealed class DirectSocket : IDuplexPipe
+internal sealed class DirectSocket : IDuplexPipe, ILiveLinked<DirectSocket>
 {
     private readonly Socket _socket;
     private int _closed;
@@ -29,6 +29,12 @@ internal sealed class DirectSocket : IDuplexPipe
     public PipeReader Input { get; }
 
     public PipeWriter Output { get; }
+
+    /// <summary>Links of the listener's list of open direct sockets (aborted when the listener is disposed).</summary>
+    public DirectSocket? LivePrev { get; set; }
+
+    /// <inheritdoc cref="LivePrev"/>
+    public DirectSocket? LiveNext { get; set; }
 
     /// <summary>Tears the connection down at once (a silent peer, one that does not take the close): pending reads and sends fail.</summary>
     public void Abort()

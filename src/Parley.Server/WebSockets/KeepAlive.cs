@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace Parley.Server.WebSockets;
 
 /// <summary>
@@ -13,56 +11,16 @@ namespace Parley.Server.WebSockets;
 /// </summary>
 internal sealed class KeepAlive(ParleyNode node) : BackgroundService
 {
-    private readonly Lock _lock = new();
-    private WebSocketConnection? _head;
-    private int _count;
+    private readonly LiveList<WebSocketConnection> _live = new();
 
     /// <summary>The ping period.</summary>
     public TimeSpan Period { get; } = WebSocketEndpoint.Heartbeat(node);
 
     /// <summary>Starts pinging <paramref name="connection"/>.</summary>
-    public void Add(WebSocketConnection connection)
-    {
-        lock (_lock)
-        {
-            connection.LiveNext = _head;
-            if (_head is not null)
-            {
-                _head.LivePrev = connection;
-            }
+    public void Add(WebSocketConnection connection) => _live.Add(connection);
 
-            _head = connection;
-            _count++;
-        }
-    }
-
-    /// <summary>Stops pinging <paramref name="connection"/> (it ended). Only call after <see cref="Add"/>.</summary>
-    public void Remove(WebSocketConnection connection)
-    {
-        lock (_lock)
-        {
-            if (connection.LivePrev is { } prev)
-            {
-                prev.LiveNext = connection.LiveNext;
-            }
-            else if (_head == connection)
-            {
-                _head = connection.LiveNext;
-            }
-            else
-            {
-                return;
-            }
-
-            if (connection.LiveNext is { } next)
-            {
-                next.LivePrev = connection.LivePrev;
-            }
-
-            connection.LivePrev = connection.LiveNext = null;
-            _count--;
-        }
-    }
+    /// <summary>Stops pinging <paramref name="connection"/> (it ended).</summary>
+    public void Remove(WebSocketConnection connection) => _live.Remove(connection);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -92,31 +50,7 @@ internal sealed class KeepAlive(ParleyNode node) : BackgroundService
         }
     }
 
-    private void Sweep(long now, long periodMs, long resumedAt)
-    {
-        // A snapshot, so that pings (which may write to a socket inline) run outside the lock new connections take.
-        WebSocketConnection[] live;
-        int n;
-        lock (_lock)
-        {
-            live = ArrayPool<WebSocketConnection>.Shared.Rent(Math.Max(1, _count));
-            n = 0;
-            for (var c = _head; c is not null && n < live.Length; c = c.LiveNext)
-            {
-                live[n++] = c;
-            }
-        }
-
-        try
-        {
-            for (var i = 0; i < n; i++)
-            {
-                live[i].Heartbeat(now, periodMs, resumedAt);
-            }
-        }
-        finally
-        {
-            ArrayPool<WebSocketConnection>.Shared.Return(live, clearArray: true);
-        }
-    }
+    // Pings may write to a socket inline: the list visits a snapshot, outside the lock new connections take.
+    private void Sweep(long now, long periodMs, long resumedAt) =>
+        _live.ForEach(static (c, t) => c.Heartbeat(t.now, t.periodMs, t.resumedAt), (now, periodMs, resumedAt));
 }

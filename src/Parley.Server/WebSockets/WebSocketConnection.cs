@@ -14,7 +14,7 @@ namespace Parley.Server.WebSockets;
 /// is queued goes out, then the close frame, and the peer has a few seconds to answer it before the transport is torn
 /// down. An idle connection holds a pending pipe read and this object — no buffer, timer or WebSocket object.
 /// </summary>
-internal sealed partial class WebSocketConnection : IFrameSink
+internal sealed partial class WebSocketConnection : IFrameSink, ILiveLinked<WebSocketConnection>
 {
     private const int InitialReceiveBuffer = 4 * 1024;
     private const int MaxInFlightOps = 256;
@@ -92,10 +92,10 @@ internal sealed partial class WebSocketConnection : IFrameSink
     }
 
     /// <summary>Links of <see cref="KeepAlive"/>'s list of open connections.</summary>
-    internal WebSocketConnection? LivePrev { get; set; }
+    public WebSocketConnection? LivePrev { get; set; }
 
     /// <inheritdoc cref="LivePrev"/>
-    internal WebSocketConnection? LiveNext { get; set; }
+    public WebSocketConnection? LiveNext { get; set; }
 
     /// <summary>Runs the connection until it closes.</summary>
     public async Task RunAsync(CancellationToken aborted)
