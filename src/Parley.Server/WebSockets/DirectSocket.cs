@@ -85,11 +85,12 @@ internal sealed class DirectSocket : IDuplexPipe, ILiveLinked<DirectSocket>
         public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
             ObjectDisposedException.ThrowIf(_completed, this);
-            if (HasUnexamined() || _ended || TryReceive())
+            if (HasUnexamined() || _ended)
             {
                 return new ValueTask<ReadResult>(Current());
             }
 
+            // No receive attempt first: the zero-byte receive below tries at once and returns at once when data is there.
             return WaitAsync(cancellationToken);
         }
 
