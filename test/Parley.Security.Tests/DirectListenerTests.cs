@@ -83,9 +83,7 @@ public sealed class DirectListenerTests
         await using var node = await SecurityNode.StartAsync();
         using var api = new ApiClient(node.BaseUri);
         var user = await api.RegisterAsync("bulky");
-        await using var socket = await RawSocket.ConnectAsync(node.BaseUri);
-        Assert.Equal(101, await socket.UpgradeAsync(node.BaseUri));
-        await socket.SendFrameAsync(1, Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{user.Token}\"}}"));
+        await using var socket = await RawSocket.HelloAsync(node.BaseUri, user.Token);
         var welcome = await socket.ReadFrameAsync(Timeout);
         Assert.Contains("\"op\":\"welcome\"", welcome!.Value.Text, StringComparison.Ordinal);
         var synced = await socket.ReadFrameAsync(Timeout);

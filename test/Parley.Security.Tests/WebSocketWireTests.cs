@@ -58,7 +58,7 @@ public sealed class WebSocketWireTests
         await using var node = await SecurityNode.StartAsync();
         using var api = new ApiClient(node.BaseUri);
         var user = await api.RegisterAsync("closer");
-        await using var socket = await HelloAsync(node, user.Token);
+        await using var socket = await RawSocket.HelloAsync(node.BaseUri, user.Token);
         await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 1, Timeout, "session");
         var close = new byte[2 + 3];
         BinaryPrimitives.WriteUInt16BigEndian(close, 1000);
@@ -87,8 +87,8 @@ public sealed class WebSocketWireTests
         await using var node = await SecurityNode.StartAsync(new Dictionary<string, string?> { ["HeartbeatMs"] = "500" });
         using var api = new ApiClient(node.BaseUri);
         var user = await api.RegisterAsync("beat");
-        await using var answering = await HelloAsync(node, user.Token);
-        await using var mute = await HelloAsync(node, user.Token);
+        await using var answering = await RawSocket.HelloAsync(node.BaseUri, user.Token);
+        await using var mute = await RawSocket.HelloAsync(node.BaseUri, user.Token);
         await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 2, Timeout, "two sessions");
 
         // For five periods neither sends a frame of its own; only the answering one returns the server's pings.
@@ -121,13 +121,5 @@ public sealed class WebSocketWireTests
                 break;
             }
         }
-    }
-
-    private static async Task<RawSocket> HelloAsync(SecurityNode node, string token)
-    {
-        var socket = await RawSocket.ConnectAsync(node.BaseUri);
-        Assert.Equal(101, await socket.UpgradeAsync(node.BaseUri));
-        await socket.SendFrameAsync(1, Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{token}\"}}"));
-        return socket;
     }
 }

@@ -91,6 +91,21 @@ public sealed class RawSocket : IAsyncDisposable
         return StatusOf(head);
     }
 
+    /// <summary>Connects, upgrades (anything but 101 throws) and sends a hello with <paramref name="token"/>.</summary>
+    public static async Task<RawSocket> HelloAsync(Uri baseUri, string token)
+    {
+        var socket = await ConnectAsync(baseUri);
+        var status = await socket.UpgradeAsync(baseUri);
+        if (status != 101)
+        {
+            await socket.DisposeAsync();
+            throw new IOException($"upgrade answered {status}, not 101");
+        }
+
+        await socket.SendFrameAsync(1, Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{token}\"}}"));
+        return socket;
+    }
+
     /// <summary>Reads an HTTP response head (up to the blank line).</summary>
     public async Task<string> ReadHeadAsync(TimeSpan timeout)
     {
