@@ -40,7 +40,7 @@ public sealed class ChaosClient : IAsyncDisposable
             if (_ledger.Find(m.Conv, m.ClientMsgId) is { } sent)
             {
                 var now = _ledger.Now;
-                _latencies.Add(now, (now - sent.SentAt) * 1000);
+                _latencies.Add(now, (now - sent.SentAt) * 1000, resent: sent.FirstRefusalAt is not null);
             }
         };
         client.Synced += () => _synced.Enqueue(_ledger.Now);
@@ -101,12 +101,19 @@ public sealed class ChaosClient : IAsyncDisposable
 /// <summary>End-to-end delivery latencies (send call to delivery at a member), by run second.</summary>
 public sealed class Latencies
 {
-    private readonly ConcurrentQueue<(double At, double Ms)> _samples = new();
+    private readonly ConcurrentQueue<(double At, double Ms, bool Resent)> _samples = new();
 
-    public void Add(double at, double ms) => _samples.Enqueue((at, ms));
+    /// <summary>Records a delivery at <paramref name="at"/>, <paramref name="ms"/> after the first send call; <paramref name="resent"/>: the send was refused at least once and sent again.</summary>
+    public void Add(double at, double ms, bool resent = false) => _samples.Enqueue((at, ms, resent));
 
-    /// <summary>The p99 of deliveries made in [from, to); null without samples.</summary>
-    public double? P99(double from, double to) => Percentile.Of(_samples.Where(s => s.At >= from && s.At < to).Select(s => s.Ms), 0.99);
+    /// <summary>The p99 of deliveries made in [from, to), optionally only of sends refused and resent (true) or never refused (false); null without samples.</summary>
+    public double? P99(double from, double to, bool? resent = null) => Percentile.Of(Window(from, to, resent).Select(s => s.Ms), 0.99);
+
+    /// <summary>How many deliveries <see cref="P99"/> would look at.</summary>
+    public int Count(double from, double to, bool? resent = null) => Window(from, to, resent).Count();
+
+    private IEnumerable<(double At, double Ms, bool Resent)> Window(double from, double to, bool? resent) =>
+        _samples.Where(s => s.At >= from && s.At < to && (resent is null || s.Resent == resent));
 }
 
 /// <summary>Nearest-rank percentiles.</summary>

@@ -52,7 +52,14 @@ public sealed class BackendRestart(string backend) : Scenario
         ctx.FaultEnded();
         var acked = ctx.Workload.Ledger.Sends.Count(s => s.AckAt >= from && s.AckAt < ctx.Now);
         ctx.Figure("acks during the fault window", $"{acked}");
-        ctx.Figure("delivery p99 in the fault window", ctx.Workload.Latencies.P99(from, ctx.Now), "ms");
+        var latencies = ctx.Workload.Latencies;
+        ctx.Figure("delivery p99 in the fault window", latencies.P99(from, ctx.Now), "ms");
+        // The same deliveries split: sends refused (`unavailable`) and resent by the SDK count the outage by
+        // construction; sends never refused that still waited were held by the server.
+        ctx.Figure("never-refused sends delivered in the window", $"{latencies.Count(from, ctx.Now, resent: false)}");
+        ctx.Figure("never-refused delivery p99", latencies.P99(from, ctx.Now, resent: false), "ms");
+        ctx.Figure("resent sends delivered in the window", $"{latencies.Count(from, ctx.Now, resent: true)}");
+        ctx.Figure("resent delivery p99", latencies.P99(from, ctx.Now, resent: true), "ms");
     }
 }
 
