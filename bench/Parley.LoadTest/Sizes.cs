@@ -50,6 +50,9 @@ public sealed record Sizes
     /// <summary>Reconnects are spread over this window (the clients' reconnect jitter).</summary>
     public int StormWindowMs { get; init; } = 1_000;
 
+    /// <summary>Pause after the storm's warm-up round (a tenth of the clients reconnecting) before everyone drops.</summary>
+    public int StormSettleMs { get; init; } = 3_000;
+
     public int GraceMs { get; init; } = 2_000;
 
     public int LocalAddresses { get; init; } = 60;
@@ -77,6 +80,7 @@ public sealed record Sizes
         StormClients = 20,
         StormRoomSize = 10,
         StormWindowMs = 200,
+        StormSettleMs = 200,
         GraceMs = 1_000,
         LocalAddresses = 4,
     };

@@ -46,6 +46,17 @@ public sealed class ParleyOptions
     /// </summary>
     public int PresenceBatchMs { get; set; } = 200;
 
+    /// <summary>
+    /// How long presence news is held instead of <see cref="PresenceBatchMs"/> while a conversation is in a burst of it:
+    /// after a batch that carried at least <see cref="PresenceBurstNews"/> pieces (a room coming back after an outage),
+    /// the next batch is held this long, so each connection gets a few writes for the whole burst instead of one every
+    /// <see cref="PresenceBatchMs"/>. A batch smaller than that ends the burst. At most 2,000 ms.
+    /// </summary>
+    public int PresenceBurstBatchMs { get; set; } = 1_000;
+
+    /// <summary>News in one presence batch from which the next is held <see cref="PresenceBurstBatchMs"/>.</summary>
+    public int PresenceBurstNews { get; set; } = 10;
+
     /// <summary>Most messages committed in one group-commit transaction.</summary>
     public int MaxCommitBatch { get; set; } = 256;
 

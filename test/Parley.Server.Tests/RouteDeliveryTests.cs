@@ -157,6 +157,43 @@ public sealed class RouteDeliveryTests
         Assert.True(writes <= 3, $"{writes} writes for {users.Count} presence frames");
     }
 
+    [Fact]
+    public async Task A_burst_of_presence_news_is_held_longer_until_a_small_batch_ends_it()
+    {
+        await using var t = await Setup.CreateAsync(reorderWaitMs: 30, o =>
+        {
+            o.PresenceBatchMs = 100;
+            o.PresenceBurstBatchMs = 2_000;
+            o.PresenceBurstNews = 5;
+        });
+
+        // A room coming back: six members at once make one batch, big enough to start a burst.
+        var burst = Enumerable.Range(0, 6).Select(_ => Ids.New("u")).ToList();
+        foreach (var user in burst)
+        {
+            t.PublishPresence(user, online: true);
+        }
+
+        await t.Sink.WaitForPresenceAsync(burst.Count);
+
+        // The next news is held for the burst's hold, not the normal one: nothing yet after five normal holds...
+        var late = Ids.New("u");
+        var held = System.Diagnostics.Stopwatch.StartNew();
+        t.PublishPresence(late, online: true);
+        await Task.Delay(500);
+        Assert.Equal(burst, t.Sink.PresenceUsers());
+        await t.Sink.WaitForPresenceAsync(burst.Count + 1);
+        Assert.True(held.ElapsedMilliseconds >= 1_900, $"held {held.ElapsedMilliseconds} ms");
+
+        // ...and that batch of one ended the burst: the news after it is held the normal time again.
+        var quiet = Ids.New("u");
+        var normal = System.Diagnostics.Stopwatch.StartNew();
+        t.PublishPresence(quiet, online: true);
+        await t.Sink.WaitForPresenceAsync(burst.Count + 2);
+        Assert.True(normal.ElapsedMilliseconds < 1_900, $"held {normal.ElapsedMilliseconds} ms: still in the burst");
+        Assert.Equal([.. burst, late, quiet], t.Sink.PresenceUsers());
+    }
+
     private sealed class Setup : IAsyncDisposable
     {
         private ParleyNode _node = null!;
@@ -170,13 +207,14 @@ public sealed class RouteDeliveryTests
 
         public CallCounter Reads { get; private set; } = null!;
 
-        public static async Task<Setup> CreateAsync(int reorderWaitMs)
+        public static async Task<Setup> CreateAsync(int reorderWaitMs, Action<ParleyOptions>? configure = null)
         {
             var t = new Setup();
             var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reorder"), "parley.db") });
             (t._store, t.Reads) = StoreInterceptor.Wrap<CallCounter>(sqlite);
             t.Reads.Method = nameof(IChatStore.ReadMessagesAsync);
             var options = new ParleyOptions { ReorderWaitMs = reorderWaitMs, HeadCheckIntervalMs = 600_000 };
+            configure?.Invoke(options);
             t._node = new ParleyNode(t._store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
             await t._node.StartAsync(CancellationToken.None);
 

@@ -38,6 +38,7 @@ internal sealed class ConversationRoute
     private bool _corked;
     private bool _gapTimerArmed;
     private List<BroadcastWork>? _presenceHeld;
+    private bool _presenceBurst;
     private long _maxSeen;
 
     public ConversationRoute(string convId, RouteContext ctx)
@@ -223,7 +224,7 @@ internal sealed class ConversationRoute
             case UnsubscribeWork u:
                 _subs.RemoveAll(x => x.Session == u.Session);
                 return Task.CompletedTask;
-            case BroadcastWork { PresenceOnline: not null } p when _ctx.PresenceBatch > TimeSpan.Zero:
+            case BroadcastWork { PresenceOnline: not null } p when _ctx.PresenceHold.Normal > TimeSpan.Zero:
                 HoldPresence(p);
                 return Task.CompletedTask;
             case BroadcastWork b:
@@ -438,15 +439,17 @@ internal sealed class ConversationRoute
     }
 
     /// <summary>
-    /// Holds presence news for <see cref="RouteContext.PresenceBatch"/> from the first of it: a room's members coming
-    /// and going together then cost each connection one write for all their news, not one per member.
+    /// Holds presence news from the first of it — <see cref="PresenceHold.Normal"/>, or <see cref="PresenceHold.Burst"/>
+    /// while the last batch was a big one: a room's members coming and going together then cost each connection one
+    /// write for all their news, not one per member.
     /// </summary>
     private void HoldPresence(BroadcastWork news)
     {
         if (_presenceHeld is null)
         {
             _presenceHeld = [];
-            _ = Task.Delay(_ctx.PresenceBatch).ContinueWith(static (_, state) => ((ConversationRoute)state!).Post(PresenceDueWork.Instance), this, TaskScheduler.Default);
+            var hold = _presenceBurst ? _ctx.PresenceHold.Burst : _ctx.PresenceHold.Normal;
+            _ = Task.Delay(hold).ContinueWith(static (_, state) => ((ConversationRoute)state!).Post(PresenceDueWork.Instance), this, TaskScheduler.Default);
         }
 
         _presenceHeld.Add(news);
@@ -461,6 +464,8 @@ internal sealed class ConversationRoute
         {
             return;
         }
+
+        _presenceBurst = held.Count >= _ctx.PresenceHold.BurstNews;
 
         // Due work runs alone, never inside a delivery batch: cork, write all the news, then one flush per connection.
         _corked = true;
@@ -593,9 +598,15 @@ internal sealed class ConversationRoute
 /// <summary>
 /// What routes need from the hub; <paramref name="StoreReads"/> admits the node's delivery reads of the store;
 /// <paramref name="ReorderWait"/> is how long an event ahead of a missing seq waits for it before the store is read;
-/// <paramref name="PresenceBatch"/> how long presence news is held to be written together.
+/// <paramref name="PresenceHold"/> how long presence news is held to be written together.
 /// </summary>
-internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit, SemaphoreSlim StoreReads, TimeSpan ReorderWait, TimeSpan PresenceBatch);
+internal sealed record RouteContext(IChatStore Store, ILogger Log, int BacklogLimit, SemaphoreSlim StoreReads, TimeSpan ReorderWait, PresenceHold PresenceHold);
+
+/// <summary>
+/// Presence news is held <paramref name="Normal"/> from the first of it (zero: written at once); after a batch of at
+/// least <paramref name="BurstNews"/> pieces the next is held <paramref name="Burst"/>.
+/// </summary>
+internal sealed record PresenceHold(TimeSpan Normal, TimeSpan Burst, int BurstNews);
 
 internal abstract record RouteWork;
 

@@ -42,7 +42,10 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         // Hello's reads and the routes' catch-ups are admitted in bounded numbers, so a burst of reconnects queues on
         // this node instead of exhausting the store's connection pool (fault campaign, reconnect-storm).
         var reads = Math.Max(2, options.StoreReadConcurrency);
-        _routeContext = new RouteContext(store, log, options.BacklogLimit, new SemaphoreSlim(reads), TimeSpan.FromMilliseconds(Math.Max(0, options.ReorderWaitMs)), TimeSpan.FromMilliseconds(Math.Max(0, options.PresenceBatchMs)));
+        _routeContext = new RouteContext(store, log, options.BacklogLimit, new SemaphoreSlim(reads), TimeSpan.FromMilliseconds(Math.Max(0, options.ReorderWaitMs)), new PresenceHold(
+                TimeSpan.FromMilliseconds(Math.Max(0, options.PresenceBatchMs)),
+                TimeSpan.FromMilliseconds(Math.Clamp(options.PresenceBurstBatchMs, Math.Max(0, options.PresenceBatchMs), 2_000)),
+                Math.Max(1, options.PresenceBurstNews)));
         _conversationReads = new ReadCoalescer<IReadOnlyList<ConversationView>>(store.ListConversationsOfUsersAsync, Math.Max(1, reads / 4), 256);
         _headReads = new ReadCoalescer<long>(store.GetLastSeqsAsync, Math.Max(1, reads / 4), 2_000);
         // Presence lookups have their own share: a storm's hundreds of them must not delay the catch-ups before synced.
