@@ -68,6 +68,13 @@ public enum BusEventKind
 
     /// <summary>Presence of <see cref="BusEvent.Subject"/> changed; delivered to the other members. Conversation topic.</summary>
     Presence = 7,
+
+    /// <summary>
+    /// Presence of several users changed, in order: the frame is one line per change, <c>1</c> (online) or <c>0</c>
+    /// (offline) then the user id; <see cref="BusEvent.Subject"/> is empty. Each is delivered to the other members as a
+    /// <see cref="Presence"/> event would be. Conversation topic.
+    /// </summary>
+    PresenceBatch = 8,
 }
 
 /// <summary>

@@ -57,6 +57,13 @@ public sealed class ParleyOptions
     /// <summary>News in one presence batch from which the next is held <see cref="PresenceBurstBatchMs"/>.</summary>
     public int PresenceBurstNews { get; set; } = 10;
 
+    /// <summary>
+    /// Presence news a node publishes to a conversation within this long of its last publish there is gathered and
+    /// published as one bus event when the time is up; news in a quiet conversation is published at once. 0 publishes
+    /// every piece on its own.
+    /// </summary>
+    public int PresencePublishWindowMs { get; set; } = 250;
+
     /// <summary>Most messages committed in one group-commit transaction.</summary>
     public int MaxCommitBatch { get; set; } = 256;
 

@@ -46,6 +46,13 @@ public sealed partial class Hub
             case BusEventKind.Presence:
                 route.Post(new BroadcastWork(evt.Frame, evt.Subject, evt.Seq == 1));
                 break;
+            case BusEventKind.PresenceBatch:
+                foreach (var news in PresenceNews.Decode(evt.Frame.Span))
+                {
+                    route.Post(new BroadcastWork(ServerFrames.Presence(news.UserId, news.Online), news.UserId, news.Online));
+                }
+
+                break;
             case BusEventKind.MemberLeft:
                 var leaving = SessionsOf(evt.Subject);
                 foreach (var session in leaving)

@@ -19,6 +19,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     private readonly ReadCoalescer<IReadOnlyList<ConversationView>> _conversationReads;
     private readonly ReadCoalescer<long> _headReads;
     private readonly SemaphoreSlim _presenceReads;
+    private readonly PresenceOutbox _presenceOutbox;
 
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConversationRoute> _routes = new(StringComparer.Ordinal);
@@ -50,6 +51,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         _headReads = new ReadCoalescer<long>(store.GetLastSeqsAsync, Math.Max(1, reads / 4), 2_000);
         // Presence lookups have their own share: a storm's hundreds of them must not delay the catch-ups before synced.
         _presenceReads = new SemaphoreSlim(Math.Max(1, reads / 4));
+        _presenceOutbox = new PresenceOutbox(TimeSpan.FromMilliseconds(Math.Max(0, options.PresencePublishWindowMs)), PublishPresence, PublishPresence);
     }
 
     /// <inheritdoc />
@@ -324,12 +326,17 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
             }
         }
 
-        var frame = ServerFrames.Presence(userId, online);
         foreach (var conv in convs)
         {
-            Publish(BusTopic.ForConversation(conv), new BusEvent(BusEventKind.Presence, conv, online ? 1 : 0, userId, NodeId, frame));
+            _presenceOutbox.Add(conv, new PresenceNews(userId, online));
         }
     }
+
+    private void PublishPresence(string conv, PresenceNews news) =>
+        Publish(BusTopic.ForConversation(conv), new BusEvent(BusEventKind.Presence, conv, news.Online ? 1 : 0, news.UserId, NodeId, ServerFrames.Presence(news.UserId, news.Online)));
+
+    private void PublishPresence(string conv, IReadOnlyList<PresenceNews> batch) =>
+        Publish(BusTopic.ForConversation(conv), new BusEvent(BusEventKind.PresenceBatch, conv, 0, "", NodeId, PresenceNews.Encode(batch)));
 
     /// <summary>Publishes an event on the bus (delivered to this node too).</summary>
     public void Publish(BusTopic topic, BusEvent evt)

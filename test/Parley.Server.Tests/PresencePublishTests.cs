@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Memory;
+using Parley.Protocol;
+using Parley.Store.Sqlite;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+/// <summary>
+/// What a node hands the bus for presence. News in a quiet conversation is published at once as an event of its own;
+/// news that follows within the publish window leaves as one batch event when the window ends, so a room's members
+/// coming back together cost the broker one event per window. Every member still hears every change, decoded from the
+/// batch on each node; a malformed batch costs its bad lines, never the node.
+/// </summary>
+[Trait("Tier", "Server")]
+public sealed class PresencePublishTests
+{
+    [Fact]
+    public async Task A_room_coming_back_together_is_one_event_then_a_batch_and_a_quiet_room_publishes_at_once()
+    {
+        await using var t = await Setup.CreateAsync(windowMs: 500);
+        var room = await t.Node.Chat.CreateRoomAsync(t.Owner, "together", isPrivate: false);
+        var members = new List<UserRef>();
+        for (var i = 0; i < 6; i++)
+        {
+            var user = await StoreUsers.CreateAsync(t.Node.Store, "member" + i);
+            await t.Node.Chat.AddMemberAsync(t.Owner, room.Id, user.Username);
+            members.Add(user);
+        }
+
+        var latecomer = await StoreUsers.CreateAsync(t.Node.Store, "latecomer");
+        await t.Node.Chat.AddMemberAsync(t.Owner, room.Id, latecomer.Username);
+        var observer = await t.AttachAsync(t.Owner);
+        await Task.Delay(1_200);
+        t.Bus.Clear();
+
+        await Task.WhenAll(members.Select(t.AttachAsync));
+        foreach (var m in members)
+        {
+            await observer.WaitForPresenceAsync(m.UserId, "online");
+        }
+
+        var events = t.Bus.Presence(room.Id);
+        Assert.Equal(BusEventKind.Presence, events[0].Kind);
+        Assert.True(events.Count <= 3, $"{events.Count} bus events for {members.Count} members coming back together");
+        Assert.Contains(events, e => e.Kind == BusEventKind.PresenceBatch);
+        var told = events.SelectMany(News).ToList();
+        Assert.Equal(members.Select(m => (m.UserId, true)).Order(), told.Order());
+
+        // Two windows with nothing: the room is quiet again and the next change is published on its own, at once.
+        await Task.Delay(1_200);
+        t.Bus.Clear();
+        await t.AttachAsync(latecomer);
+        await observer.WaitForPresenceAsync(latecomer.UserId, "online");
+        var next = t.Bus.Presence(room.Id);
+        Assert.Equal([(BusEventKind.Presence, latecomer.UserId)], next.Select(e => (e.Kind, e.Subject)));
+    }
+
+    [Fact]
+    public async Task A_batch_from_another_node_reaches_members_and_its_malformed_lines_are_skipped()
+    {
+        await using var t = await Setup.CreateAsync(windowMs: 250);
+        var room = await t.Node.Chat.CreateRoomAsync(t.Owner, "remote", isPrivate: false);
+        var observer = await t.AttachAsync(t.Owner);
+
+        var body = Encoding.UTF8.GetBytes("1uRemoteOne\nXuBad\n1\n0u bad id\n\n1uRemoteTwo\n0uRemoteOne");
+        t.Node.Hub.OnEvent(BusTopic.ForConversation(room.Id), new BusEvent(BusEventKind.PresenceBatch, room.Id, 0, "", "other-node", body));
+
+        await observer.WaitForPresenceAsync("uRemoteOne", "offline");
+        await observer.WaitForPresenceAsync("uRemoteTwo", "online");
+        Assert.Equal(["uRemoteOne", "uRemoteTwo", "uRemoteOne"], observer.PresenceUsers());
+        Assert.True(observer.HasPresence("uRemoteOne", "online"));
+    }
+
+    private static IEnumerable<(string UserId, bool Online)> News(BusEvent e) =>
+        e.Kind == BusEventKind.Presence
+            ? [(e.Subject, e.Seq == 1)]
+            : Encoding.UTF8.GetString(e.Frame.Span).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (l[1..], l[0] == '1'));
+
+    /// <summary>The in-memory bus, keeping what the node publishes.</summary>
+    private sealed class RecordingBus : IMessageBus
+    {
+        private readonly InMemoryBus _inner = new();
+        private readonly ConcurrentQueue<(BusTopic Topic, BusEvent Event)> _published = new();
+
+        public bool IsConnected => _inner.IsConnected;
+
+        public void Clear() => _published.Clear();
+
+        public List<BusEvent> Presence(string conv) =>
+            [.. _published.Where(p => p.Topic == BusTopic.ForConversation(conv) && p.Event.Kind is BusEventKind.Presence or BusEventKind.PresenceBatch).Select(p => p.Event)];
+
+        public bool Publish(BusTopic topic, BusEvent evt)
+        {
+            _published.Enqueue((topic, evt));
+            return _inner.Publish(topic, evt);
+        }
+
+        public Task StartAsync(IBusHandler handler, CancellationToken ct) => _inner.StartAsync(handler, ct);
+
+        public Task SubscribeAsync(BusTopic topic) => _inner.SubscribeAsync(topic);
+
+        public Task UnsubscribeAsync(BusTopic topic) => _inner.UnsubscribeAsync(topic);
+
+        public Task<bool> PingAsync(CancellationToken ct) => _inner.PingAsync(ct);
+
+        public ValueTask DisposeAsync() => _inner.DisposeAsync();
+    }
+
+    private sealed class Setup : IAsyncDisposable
+    {
+        public ParleyNode Node { get; private set; } = null!;
+
+        public RecordingBus Bus { get; } = new();
+
+        public UserRef Owner { get; private set; } = null!;
+
+        public static async Task<Setup> CreateAsync(int windowMs)
+        {
+            var t = new Setup();
+            var store = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("presence-publish"), "parley.db") });
+            var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, PresencePublishWindowMs = windowMs, PresenceBatchMs = 50 };
+            t.Node = new ParleyNode(store, t.Bus, new InMemoryPresence(), options, NullLoggerFactory.Instance);
+            await t.Node.StartAsync(CancellationToken.None);
+            t.Owner = await StoreUsers.CreateAsync(t.Node.Store, "owner");
+            return t;
+        }
+
+        public async Task<RecordingSink> AttachAsync(UserRef user)
+        {
+            var log = new RecordingSink();
+            var session = Node.Hub.CreateSession(user.UserId, user.Username, log);
+            await Node.Hub.AttachAsync(session, null, CancellationToken.None);
+            await log.WaitForSyncedAsync();
+            return log;
+        }
+
+        public ValueTask DisposeAsync() => Node.DisposeAsync();
+    }
+}
