@@ -59,6 +59,40 @@ public sealed class PresencePublishTests
     }
 
     [Fact]
+    public async Task A_closing_connection_sends_the_gathered_news_at_once_and_its_offline_after_it()
+    {
+        await using var t = await Setup.CreateAsync(windowMs: 4_000);
+        var room = await t.Node.Chat.CreateRoomAsync(t.Owner, "closing", isPrivate: false);
+        var ann = await StoreUsers.CreateAsync(t.Node.Store, "ann");
+        var ben = await StoreUsers.CreateAsync(t.Node.Store, "ben");
+        await t.Node.Chat.AddMemberAsync(t.Owner, room.Id, ann.Username);
+        await t.Node.Chat.AddMemberAsync(t.Owner, room.Id, ben.Username);
+
+        // The owner's "online" opens the room's window; Ann's and Ben's are gathered behind it.
+        var window = System.Diagnostics.Stopwatch.StartNew();
+        var observer = await t.AttachAsync(t.Owner);
+        await t.AttachAsync(ann);
+        var (benFirst, _) = await t.AttachWithSessionAsync(ben);
+        var (benSecond, _) = await t.AttachWithSessionAsync(ben);
+        await Task.Delay(200);
+        Assert.False(observer.HasPresence(ben.UserId, "online"), "Ben's online is gathered until the window ends");
+
+        // One of Ben's connections closes (not his last: no news of its own): what was gathered goes out now, long
+        // before the window ends — another node could otherwise publish newer news of him first.
+        await t.Node.Hub.DetachAsync(benFirst);
+        await observer.WaitForPresenceAsync(ben.UserId, "online");
+        Assert.True(window.ElapsedMilliseconds < 3_000, $"{window.ElapsedMilliseconds} ms: the gathered news waited for its window");
+        Assert.True(observer.HasPresence(ann.UserId, "online"));
+
+        // His last closes: the "offline" is never held.
+        await t.Node.Hub.DetachAsync(benSecond);
+        await observer.WaitForPresenceAsync(ben.UserId, "offline");
+        Assert.True(window.ElapsedMilliseconds < 3_500, $"{window.ElapsedMilliseconds} ms: the offline waited for the window");
+        var benNews = t.Bus.Presence(room.Id).SelectMany(News).Where(n => n.UserId == ben.UserId).ToList();
+        Assert.Equal([(ben.UserId, true), (ben.UserId, false)], benNews);
+    }
+
+    [Fact]
     public async Task A_batch_from_another_node_reaches_members_and_its_malformed_lines_are_skipped()
     {
         await using var t = await Setup.CreateAsync(windowMs: 250);
@@ -128,13 +162,15 @@ public sealed class PresencePublishTests
             return t;
         }
 
-        public async Task<RecordingSink> AttachAsync(UserRef user)
+        public async Task<RecordingSink> AttachAsync(UserRef user) => (await AttachWithSessionAsync(user)).Log;
+
+        public async Task<(Delivery.Session Session, RecordingSink Log)> AttachWithSessionAsync(UserRef user)
         {
             var log = new RecordingSink();
             var session = Node.Hub.CreateSession(user.UserId, user.Username, log);
             await Node.Hub.AttachAsync(session, null, CancellationToken.None);
             await log.WaitForSyncedAsync();
-            return log;
+            return (session, log);
         }
 
         public ValueTask DisposeAsync() => Node.DisposeAsync();

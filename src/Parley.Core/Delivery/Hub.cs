@@ -179,6 +179,13 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         // thousands of them would queue behind each other, and an "offline" held up by its read could be published
         // after the same user's "online" from a reconnect elsewhere).
         await session.PresenceUpdate;
+        // News gathered here about this user leaves before the presence store hears of the close: another node can only
+        // have newer news of them once this connection is gone, and it must not arrive before this node's older news.
+        foreach (var conv in session.PresenceAnnouncedTo)
+        {
+            _presenceOutbox.Flush(conv);
+        }
+
         await AnnouncePresenceAsync(session, online: false, session.PresenceAudience);
     }
 

@@ -4,15 +4,19 @@ using Parley.Protocol;
 namespace Parley.Delivery;
 
 /// <summary>
-/// Presence news on its way to the bus, per conversation. The first piece in a quiet conversation is published at once,
-/// as an event of its own; what follows within the window is gathered and published as one
+/// Presence news on its way to the bus, per conversation. The first "online" in a quiet conversation is published at
+/// once, as an event of its own; "online" news that follows within the window is gathered and published as one
 /// <see cref="BusEventKind.PresenceBatch"/> event when the window ends, which starts another window. A conversation
-/// whose window ends with nothing gathered is quiet again. A room's members coming back together then cost the broker
-/// and every node one event per window instead of one per member, and a lone change is never delayed.
+/// whose window ends with nothing gathered is quiet again. "Offline" news is never held: it leaves at once, together
+/// with anything gathered before it. A room's members coming back together then cost the broker and every node one
+/// event per window instead of one per member, and a lone change is never delayed.
 /// </summary>
 /// <remarks>
 /// Order is kept per conversation: every publish of a conversation's news happens under one lock, in the order the news
-/// was added, and the bus keeps a publisher's order per topic. Publishing never blocks (<see cref="IMessageBus.Publish"/>).
+/// was added, and the bus keeps a publisher's order per topic. Across nodes: the hub calls <see cref="Flush"/> for a
+/// closing connection's conversations before the presence store hears of the close, so news gathered here about a
+/// user has left before any other node can have newer news of them to publish (that needs this connection gone).
+/// Publishing never blocks (<see cref="IMessageBus.Publish"/>).
 /// </remarks>
 internal sealed class PresenceOutbox
 {
@@ -54,6 +58,23 @@ internal sealed class PresenceOutbox
                 return;
             }
 
+            if (!news.Online)
+            {
+                // Never held, and nothing gathered before it may follow it: out together, now. The window stays open.
+                if (_open.TryGetValue(conv, out var before) && before is not null)
+                {
+                    before.Add(news);
+                    _open[conv] = null;
+                    _publishBatch(conv, before);
+                }
+                else
+                {
+                    _publishOne(conv, news);
+                }
+
+                return;
+            }
+
             if (_open.TryGetValue(conv, out var gathered))
             {
                 if (gathered is null)
@@ -70,6 +91,19 @@ internal sealed class PresenceOutbox
         }
 
         CloseLater(conv);
+    }
+
+    /// <summary>Publishes what is gathered for <paramref name="conv"/> now, if anything; its window stays open.</summary>
+    public void Flush(string conv)
+    {
+        lock (_open)
+        {
+            if (_open.TryGetValue(conv, out var gathered) && gathered is not null)
+            {
+                _open[conv] = null;
+                _publishBatch(conv, gathered);
+            }
+        }
     }
 
     private void CloseLater(string conv) =>

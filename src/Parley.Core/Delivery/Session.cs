@@ -45,6 +45,9 @@ public sealed class Session
     internal IReadOnlyList<string>? PresenceAudience =>
         Volatile.Read(ref _membershipChanged) != 0 ? null : Volatile.Read(ref _presenceAudience);
 
+    /// <summary>The conversations told of this session's "online" at attach, whatever changed since (empty before that).</summary>
+    internal IReadOnlyList<string> PresenceAnnouncedTo => Volatile.Read(ref _presenceAudience) ?? [];
+
     /// <summary>Records the conversations told of this session's "online".</summary>
     internal void SetPresenceAudience(string[] convs) => Volatile.Write(ref _presenceAudience, convs);
 
