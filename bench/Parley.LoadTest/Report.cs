@@ -215,7 +215,7 @@ public static class Report
         // ---- storm ----
         md.AppendLine("## Reconnect storm");
         md.AppendLine();
-        md.AppendLine($"{N(run.Sizes.StormClients)} clients in rooms of {N(run.Sizes.StormRoomSize)} connect, then all drop their TCP connections at once. While they are away one message per room is stored (Parley). Then every client reconnects, the reconnects spread evenly over {N(run.Sizes.StormWindowMs)} ms (the clients' reconnect jitter); latency runs from each client's scheduled reconnect to ready (Parley: `hello` with `resume` → the missed message → `synced`; Socket.IO: namespace connected with its rooms; SignalR: handshake and room joins done). The peers have nothing to resume.");
+        md.AppendLine($"{N(run.Sizes.StormClients)} clients in rooms of {N(run.Sizes.StormRoomSize)} connect; a tenth of them drop and come straight back at the storm's rate (a warm-up, so the storm runs on code that has run before, as on a server that has been up a while); then all drop their TCP connections at once. While they are away one message per room is stored (Parley). Then every client reconnects, the reconnects spread evenly over {N(run.Sizes.StormWindowMs)} ms (the clients' reconnect jitter); latency runs from each client's scheduled reconnect to ready (Parley: `hello` with `resume` → the missed message → `synced`; Socket.IO: namespace connected with its rooms; SignalR: handshake and room joins done). The peers have nothing to resume.");
         md.AppendLine();
         md.AppendLine("| | back | resumed with the missed message | failed | p50 | p99 | max | server CPU-s | backends CPU-s |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|");
