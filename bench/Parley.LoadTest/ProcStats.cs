@@ -47,6 +47,28 @@ public static class ProcStats
         return 0;
     }
 
+    /// <summary>
+    /// The machine's CPU ticks since boot, all of them and those stolen by the hypervisor for other tenants of the host
+    /// (<c>/proc/stat</c>, first line: the eighth value is steal).
+    /// </summary>
+    public static (long Total, long Steal) MachineTicks()
+    {
+        try
+        {
+            var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var values = fields.Skip(1).Take(8).Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+            return (values.Sum(), values.Length >= 8 ? values[7] : 0);
+        }
+        catch (Exception e) when (e is IOException or FormatException or InvalidOperationException)
+        {
+            return (0, 0);
+        }
+    }
+
+    /// <summary>Percentage of the machine's CPU time stolen between two <see cref="MachineTicks"/> readings.</summary>
+    public static double StealPercent((long Total, long Steal) before, (long Total, long Steal) after) =>
+        after.Total > before.Total ? 100.0 * (after.Steal - before.Steal) / (after.Total - before.Total) : double.NaN;
+
     /// <summary>Whether the process exists.</summary>
     public static bool Alive(int pid) => Directory.Exists($"/proc/{pid}");
 

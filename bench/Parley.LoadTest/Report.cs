@@ -231,6 +231,21 @@ public static class Report
         md.AppendLine($"![reconnect storm]({chartLink}/storm.svg)");
         md.AppendLine();
 
+        // ---- the machine ----
+        md.AppendLine("## The machine during each scenario");
+        md.AppendLine();
+        md.AppendLine("CPU time the hypervisor gave other tenants of the host (steal, from `/proc/stat`) while each scenario ran, as a share of the machine's CPU time. A target measured while it was high had less of the two cores than the others.");
+        md.AppendLine();
+        md.AppendLine("| scenario | " + string.Join(" | ", targets.Select(t => Names[t])) + " |");
+        md.AppendLine("|---|" + string.Concat(targets.Select(_ => "---|")));
+        foreach (var scenario in new[] { "idle", "fanout-small", "direct-max", "storm" })
+        {
+            var label = scenario switch { "fanout-small" => "fanout", "direct-max" => "direct", _ => scenario };
+            md.AppendLine($"| {label} | " + string.Join(" | ", targets.Select(t => N(Fig(scenario, t, "stealPercent"), "0.0") + " %")) + " |");
+        }
+
+        md.AppendLine();
+
         var failures = run.Results.Where(r => !r.Ok || r.Notes.Count > 0).ToList();
         if (failures.Count > 0)
         {

@@ -36,6 +36,8 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
     {
         Log($"== {target.Name} {scenario}");
         await target.StartNodesAsync(scenario);
+        var ticks = ProcStats.MachineTicks();
+        var firstResult = result.Results.Count;
         try
         {
             switch (scenario)
@@ -63,6 +65,14 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
         }
         finally
         {
+            // The host is shared with other virtual machines: CPU they take (steal) slows whichever target runs then.
+            var steal = ProcStats.StealPercent(ticks, ProcStats.MachineTicks());
+            foreach (var r in result.Results.Skip(firstResult))
+            {
+                r.Figures["stealPercent"] = steal;
+            }
+
+            Log($"   {scenario}: {steal:F1} % of the machine's CPU time stolen by the hypervisor");
             await AbortAllAsync();
             await target.StopNodesAsync();
         }
