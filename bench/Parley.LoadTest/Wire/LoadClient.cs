@@ -1,5 +1,5 @@
 using System.Net;
-using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Text;
 
 namespace Parley.LoadTest.Wire;
@@ -35,6 +35,7 @@ public abstract class LoadClient
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
     private TaskCompletionSource<bool> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private byte[] _buffer = [];
 
     protected LoadClient(ClientSpec spec, Metrics metrics)
     {
@@ -46,7 +47,7 @@ public abstract class LoadClient
 
     protected Metrics Metrics { get; }
 
-    private WireSocket? Socket { get; set; }
+    protected WebSocket? Socket { get; private set; }
 
     /// <summary>Messages (chat frames) received since the last connect.</summary>
     public int MessagesSinceConnect;
@@ -62,6 +63,7 @@ public abstract class LoadClient
         MessagesSinceConnect = 0;
         var endpoint = new IPEndPoint(IPAddress.Parse(Spec.Host), Spec.Port);
         Socket = await WsConnect.ConnectAsync(local, endpoint, PathAndQuery, ct);
+        _buffer = new byte[2048];
         _ = ReceiveLoopAsync(Socket);
         await OnOpenAsync();
         return await _ready.Task.WaitAsync(ReadyTimeout, ct);
@@ -70,7 +72,12 @@ public abstract class LoadClient
     /// <summary>Drops the TCP connection at once, as a client whose network went away.</summary>
     public void Abort()
     {
-        Socket?.Abort();
+        var s = Socket;
+        if (s is not null)
+        {
+            s.Abort();
+            s.Dispose();
+        }
 
         _ready.TrySetResult(false);
     }
@@ -90,15 +97,8 @@ public abstract class LoadClient
 
     protected Task SendTextAsync(ReadOnlyMemory<byte> data)
     {
-        try
-        {
-            Socket?.SendText(data.Span);
-            return Task.CompletedTask;
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
-        {
-            return Task.FromException(e);
-        }
+        var s = Socket;
+        return s is null ? Task.CompletedTask : s.SendAsync(data, WebSocketMessageType.Text, true, CancellationToken.None).AsTask();
     }
 
     protected Task SendTextAsync(string text) => SendTextAsync(Encoding.UTF8.GetBytes(text));
@@ -127,16 +127,38 @@ public abstract class LoadClient
         }
     }
 
-    private async Task ReceiveLoopAsync(WireSocket socket)
+    private async Task ReceiveLoopAsync(WebSocket socket)
     {
         try
         {
-            await socket.RunAsync(OnFrame);
+            while (true)
+            {
+                var length = 0;
+                while (true)
+                {
+                    if (length == _buffer.Length)
+                    {
+                        Array.Resize(ref _buffer, _buffer.Length * 2);
+                    }
+
+                    var result = await socket.ReceiveAsync(_buffer.AsMemory(length), CancellationToken.None);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        _ready.TrySetResult(false);
+                        return;
+                    }
+
+                    length += result.Count;
+                    if (result.EndOfMessage)
+                    {
+                        break;
+                    }
+                }
+
+                OnFrame(_buffer.AsSpan(0, length));
+            }
         }
-        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
-        {
-        }
-        finally
+        catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
             _ready.TrySetResult(false);
         }
