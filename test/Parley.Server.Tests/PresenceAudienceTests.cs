@@ -106,14 +106,7 @@ public sealed class PresenceAudienceTests
 
         public async Task<RecordingSink> AttachAsync(UserRef user) => (await AttachWithSessionAsync(user)).Log;
 
-        public async Task<(Session Session, RecordingSink Log)> AttachWithSessionAsync(UserRef user)
-        {
-            var log = new RecordingSink();
-            var session = Node.Hub.CreateSession(user.UserId, user.Username, log);
-            await Node.Hub.AttachAsync(session, null, CancellationToken.None);
-            await log.WaitForSyncedAsync();
-            return (session, log);
-        }
+        public Task<(Session Session, RecordingSink Log)> AttachWithSessionAsync(UserRef user) => Node.Hub.AttachRecordedAsync(user);
 
         public ValueTask DisposeAsync() => Node.DisposeAsync();
     }

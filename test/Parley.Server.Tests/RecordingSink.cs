@@ -90,3 +90,17 @@ internal sealed class RecordingSink : IFrameSink
         }
     }
 }
+
+/// <summary>Sessions whose frames are recorded, attached straight to a hub.</summary>
+internal static class RecordedSessions
+{
+    /// <summary>Creates and attaches a session of <paramref name="user"/> with no resume; returns once it is synced.</summary>
+    public static async Task<(Session Session, RecordingSink Log)> AttachRecordedAsync(this Hub hub, UserRef user)
+    {
+        var log = new RecordingSink();
+        var session = hub.CreateSession(user.UserId, user.Username, log);
+        await hub.AttachAsync(session, null, CancellationToken.None);
+        await log.WaitForSyncedAsync();
+        return (session, log);
+    }
+}
