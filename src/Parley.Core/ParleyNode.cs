@@ -153,6 +153,8 @@ public sealed class ParleyNode : IAsyncDisposable
             return;
         }
 
+        // Held presence ends first, while the store, the bus and the presence store still run.
+        await Hub.EndPresenceHoldsAsync(TimeSpan.FromSeconds(5));
         await _stop.CancelAsync();
         await _headChecks;
         await _expirySweep;

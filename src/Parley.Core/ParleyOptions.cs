@@ -64,6 +64,15 @@ public sealed class ParleyOptions
     /// </summary>
     public int PresencePublishWindowMs { get; set; } = 250;
 
+    /// <summary>
+    /// How long a user whose last connection dropped still counts as online: a connection of theirs that comes back
+    /// within this time (a network blip, a page reload, a node's restart, a reconnect storm) means nobody is told
+    /// "offline" and then "online" again. When it ends without a new connection the user goes offline as usual. A client
+    /// that closes with 1000 (normal closure: signed out) gets no grace, and a node that stops ends its held
+    /// connections' grace at once. 0: no grace. At most 60,000 ms.
+    /// </summary>
+    public int PresenceOfflineGraceMs { get; set; } = 15_000;
+
     /// <summary>Most messages committed in one group-commit transaction.</summary>
     public int MaxCommitBatch { get; set; } = 256;
 

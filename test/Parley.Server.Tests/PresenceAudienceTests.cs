@@ -96,7 +96,7 @@ public sealed class PresenceAudienceTests
             var (store, reads) = StoreInterceptor.Wrap<CallCounter>(sqlite);
             reads.Method = nameof(IChatStore.ListPresenceConversationsAsync);
             t.Reads = reads;
-            t.Node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { HeadCheckIntervalMs = 600_000 }, NullLoggerFactory.Instance);
+            t.Node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { HeadCheckIntervalMs = 600_000, PresenceOfflineGraceMs = 0 }, NullLoggerFactory.Instance);
             await t.Node.StartAsync(CancellationToken.None);
             t.Alice = await StoreUsers.CreateAsync(t.Node.Store, "alice");
             t.Bob = await StoreUsers.CreateAsync(t.Node.Store, "bob");

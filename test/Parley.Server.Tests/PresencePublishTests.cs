@@ -155,7 +155,7 @@ public sealed class PresencePublishTests
         {
             var t = new Setup();
             var store = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("presence-publish"), "parley.db") });
-            var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, PresencePublishWindowMs = windowMs, PresenceBatchMs = 50 };
+            var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, PresencePublishWindowMs = windowMs, PresenceBatchMs = 50, PresenceOfflineGraceMs = 0 };
             t.Node = new ParleyNode(store, t.Bus, new InMemoryPresence(), options, NullLoggerFactory.Instance);
             await t.Node.StartAsync(CancellationToken.None);
             t.Owner = await StoreUsers.CreateAsync(t.Node.Store, "owner");

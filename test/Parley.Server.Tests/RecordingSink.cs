@@ -73,7 +73,9 @@ internal sealed class RecordingSink : IFrameSink
 
     public Task WaitForAsync(string conv, int count) => WaitAsync(() => Seqs(conv).Count >= count);
 
-    public bool HasPresence(string userId, string status) => _frames.Any(f =>
+    public bool HasPresence(string userId, string status) => PresenceCount(userId, status) > 0;
+
+    public int PresenceCount(string userId, string status) => _frames.Count(f =>
         f.GetProperty("op").GetString() == "presence" && f.GetProperty("userId").GetString() == userId && f.GetProperty("status").GetString() == status);
 
     public Task WaitForPresenceAsync(string userId, string status) => WaitAsync(() => HasPresence(userId, status));

@@ -39,6 +39,7 @@ public sealed class ParleyTestServer : IAsyncDisposable
             ["PasswordIterations"] = "1000",
             ["HeartbeatMs"] = "10000",
             ["DrainSeconds"] = "2",
+            ["PresenceOfflineGraceMs"] = "0",
         };
         string? folder = null;
         if (settings is null || !settings.ContainsKey("SqlitePath"))

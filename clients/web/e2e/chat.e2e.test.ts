@@ -26,7 +26,8 @@ let bob: UserPage;
 explainFailures(() => server?.logTail());
 
 beforeAll(async () => {
-  server = await ParleyServer.start();
+  // A peer whose page closes is shown offline once the node's presence grace ends (15 s by default; 2 s here).
+  server = await ParleyServer.start(['--Parley:PresenceOfflineGraceMs=2000']);
   browser = await launchChromium();
 });
 

@@ -29,6 +29,12 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     private readonly Lock _gate = new();
     private readonly Dictionary<BusTopic, Task> _topicOps = [];
 
+    // Closed connections whose user still counts as online for the presence grace, by session id.
+    private readonly ConcurrentDictionary<string, Session> _held = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _endHolds = new();
+    private readonly TimeSpan _presenceGrace;
+    private int _holdsPending;
+
     // Topics no local session holds any more, still bound until their linger ends (guarded by _gate).
     private readonly HashSet<BusTopic> _lingering = [];
 
@@ -51,6 +57,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         _headReads = new ReadCoalescer<long>(store.GetLastSeqsAsync, Math.Max(1, reads / 4), 2_000);
         // Presence lookups have their own share: a storm's hundreds of them must not delay the catch-ups before synced.
         _presenceReads = new SemaphoreSlim(Math.Max(1, reads / 4));
+        _presenceGrace = TimeSpan.FromMilliseconds(Math.Clamp(options.PresenceOfflineGraceMs, 0, 60_000));
         _presenceOutbox = new PresenceOutbox(TimeSpan.FromMilliseconds(Math.Max(0, options.PresencePublishWindowMs)), PublishPresence, PublishPresence);
     }
 
@@ -186,7 +193,55 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
             _presenceOutbox.Flush(conv);
         }
 
+        if (_presenceGrace > TimeSpan.Zero && !session.SignedOff)
+        {
+            // The user stays online for the grace: a connection of theirs back by then (here or on another node) means
+            // the presence store never counts them offline, so nobody hears "offline" and then "online" again.
+            Interlocked.Increment(ref _holdsPending);
+            _held[session.Id] = session;
+            _ = ReleaseAfterGraceAsync(session);
+            return;
+        }
+
         await AnnouncePresenceAsync(session, online: false, session.PresenceAudience);
+    }
+
+    /// <summary>Ends a closed connection's presence when the grace is over (at once once the node stops).</summary>
+    private async Task ReleaseAfterGraceAsync(Session session)
+    {
+        try
+        {
+            try
+            {
+                await Task.Delay(_presenceGrace, _endHolds.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            // Out of LocalConnections before the presence store hears of the close (see IPresenceNode).
+            _held.TryRemove(session.Id, out _);
+            await AnnouncePresenceAsync(session, online: false, session.PresenceAudience);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _holdsPending);
+        }
+    }
+
+    /// <summary>
+    /// Ends every closed connection's presence grace at once and waits (up to <paramref name="timeout"/>) until the
+    /// presence store has heard of them; connections that close later are not held. Call before the presence store and
+    /// the bus stop, so users who do not come back elsewhere are announced offline now rather than at the node's TTL.
+    /// </summary>
+    public async Task EndPresenceHoldsAsync(TimeSpan timeout)
+    {
+        await _endHolds.CancelAsync();
+        var deadline = DateTime.UtcNow + timeout;
+        while (Volatile.Read(ref _holdsPending) > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
     }
 
     /// <summary>Subscribes the user's sessions on this node to a conversation they just gained, from <paramref name="cursor"/>.</summary>
@@ -271,8 +326,9 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     }
 
     /// <inheritdoc />
+    /// <remarks>Connections closed within the presence grace are still held here, and so still online.</remarks>
     public IReadOnlyCollection<PresenceConnection> LocalConnections() =>
-        _sessions.Values.Where(s => !s.IsClosed).Select(s => new PresenceConnection(s.Id, s.UserId)).ToList();
+        _sessions.Values.Where(s => !s.IsClosed).Concat(_held.Values).Select(s => new PresenceConnection(s.Id, s.UserId)).ToList();
 
     /// <inheritdoc />
     public async Task OnUsersOfflineAsync(IReadOnlyList<string> userIds)

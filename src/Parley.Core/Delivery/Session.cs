@@ -12,6 +12,7 @@ public sealed class Session
     private string[]? _presenceAudience;
     private int _membershipChanged;
     private int _closed;
+    private int _signedOff;
     private long _expiresAt = long.MaxValue;
 
     internal Session(string id, string userId, string username, IFrameSink sink)
@@ -50,6 +51,15 @@ public sealed class Session
 
     /// <summary>Records the conversations told of this session's "online".</summary>
     internal void SetPresenceAudience(string[] convs) => Volatile.Write(ref _presenceAudience, convs);
+
+    /// <summary>
+    /// True once the client said it is done (its close frame carried 1000, normal closure): its presence then ends
+    /// without the grace a dropped connection gets.
+    /// </summary>
+    public bool SignedOff => Volatile.Read(ref _signedOff) != 0;
+
+    /// <summary>Records that the client closed with 1000 (see <see cref="SignedOff"/>).</summary>
+    public void SignOff() => Volatile.Write(ref _signedOff, 1);
 
     /// <summary>Notes that the session gained or left a conversation after attach (for good: see <see cref="PresenceAudience"/>).</summary>
     internal void NoteMembershipChanged() => Volatile.Write(ref _membershipChanged, 1);

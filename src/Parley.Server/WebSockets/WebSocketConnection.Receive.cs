@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using Parley.Protocol;
 
 namespace Parley.Server.WebSockets;
@@ -120,6 +121,12 @@ internal sealed partial class WebSocketConnection
                 if (bad != 0)
                 {
                     return Fail(bad, "malformed close frame");
+                }
+
+                // 1000 says the client is done (signed out, closed the app), not dropped: no presence grace.
+                if (payload.Length >= 2 && BinaryPrimitives.ReadUInt16BigEndian(payload) == WsCloseCodes.Normal)
+                {
+                    _session?.SignOff();
                 }
 
                 // The peer's close is answered with ours (sent after what is queued), unless ours went first.

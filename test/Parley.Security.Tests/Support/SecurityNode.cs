@@ -91,6 +91,7 @@ public sealed class SecurityNode : IAsyncDisposable
             ["PasswordIterations"] = "1000",
             ["HeartbeatMs"] = "10000",
             ["DrainSeconds"] = "1",
+            ["PresenceOfflineGraceMs"] = "0",
         };
         string? folder = null;
         if (settings is null || !settings.ContainsKey("SqlitePath"))

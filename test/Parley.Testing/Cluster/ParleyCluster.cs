@@ -11,7 +11,8 @@ public sealed class ParleyClusterOptions
 
     /// <summary>
     /// <c>Parley:*</c> settings (without the prefix) for every node, over the fast test defaults: PasswordIterations
-    /// 1000, PresenceHeartbeatMs 300, PresenceTtlMs 2000, HeadCheckIntervalMs 1000, DrainSeconds 2.
+    /// 1000, PresenceHeartbeatMs 300, PresenceTtlMs 2000, PresenceOfflineGraceMs 0 (offline announced at once),
+    /// HeadCheckIntervalMs 1000, DrainSeconds 2.
     /// </summary>
     public IDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 
@@ -129,6 +130,7 @@ public sealed class ParleyCluster : IAsyncDisposable
                 ["PasswordIterations"] = "1000",
                 ["PresenceHeartbeatMs"] = "300",
                 ["PresenceTtlMs"] = "2000",
+                ["PresenceOfflineGraceMs"] = "0",
                 ["HeadCheckIntervalMs"] = "1000",
                 ["DrainSeconds"] = "2",
 
