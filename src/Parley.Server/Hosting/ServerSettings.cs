@@ -36,6 +36,13 @@ public sealed class ServerSettings
     /// <summary>JWT signing secret (at least 32 characters); required in a cluster. Single node: generated into the data folder.</summary>
     public string JwtKey { get; set; } = "";
 
+    /// <summary>
+    /// Connections the kernel may queue for accept on each listening socket (capped by <c>net.core.somaxconn</c>). A
+    /// reconnect storm arrives faster than any accept loop: past the queue the kernel drops the SYN and the client
+    /// retries only after a second. Kestrel's default is 512.
+    /// </summary>
+    public int ListenBacklog { get; set; } = 4_096;
+
     /// <summary>PBKDF2 iterations for new password hashes.</summary>
     public int PasswordIterations { get; set; } = Auth.PasswordHasher.RecommendedIterations;
 

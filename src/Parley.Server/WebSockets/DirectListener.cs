@@ -5,6 +5,7 @@ using System.Text;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Parley.Server.Hosting;
 
 namespace Parley.Server.WebSockets;
 
@@ -17,10 +18,8 @@ namespace Parley.Server.WebSockets;
 /// Kestrel's own socket transport (<see cref="SocketConnectionContextFactory"/>), and is served exactly as before.
 /// An idle WebSocket so costs its socket and Parley's objects only: no Kestrel connection, pipes or transport loops.
 /// </summary>
-internal sealed class DirectListenerFactory(IServiceProvider services, ILoggerFactory logs) : IConnectionListenerFactory, IConnectionListenerFactorySelector
+internal sealed class DirectListenerFactory(IServiceProvider services, ServerSettings settings, ILoggerFactory logs) : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    /// <summary>Pending connections the kernel queues for accept (Kestrel's default).</summary>
-    private const int Backlog = 512;
 
     /// <summary>Registers the listener; Kestrel binds TCP endpoints with the factory registered last.</summary>
     public static void Use(IServiceCollection serviceCollection) =>
@@ -40,7 +39,7 @@ internal sealed class DirectListenerFactory(IServiceProvider services, ILoggerFa
             throw new AddressInUseException(e.Message, e);
         }
 
-        socket.Listen(Backlog);
+        socket.Listen(Math.Max(1, settings.ListenBacklog));
         return ValueTask.FromResult<IConnectionListener>(new DirectListener(socket, services, logs));
     }
 }
