@@ -16,6 +16,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 if ! $servers_only; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v faketime >/dev/null 2>&1 || need+=(faketime)
+  # A listener test reads the accept queue's limit with `ss`.
+  command -v ss >/dev/null 2>&1 || need+=(iproute2)
   # The cluster tests validate deploy/docker-compose.yml with `docker compose config` (or Debian's docker-compose).
   if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
     need+=(docker-compose)

@@ -65,6 +65,31 @@ public static class ProcStats
         }
     }
 
+    /// <summary>
+    /// Connections the kernel refused since boot because a listening socket's accept queue was full (<c>TcpExt</c>
+    /// <c>ListenOverflows</c> in <c>/proc/net/netstat</c>): each such client's SYN is dropped and retried a second later.
+    /// </summary>
+    public static long ListenOverflows()
+    {
+        try
+        {
+            var lines = File.ReadLines("/proc/net/netstat").Where(l => l.StartsWith("TcpExt:", StringComparison.Ordinal)).Take(2).ToArray();
+            if (lines.Length < 2)
+            {
+                return 0;
+            }
+
+            var names = lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var values = lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var i = Array.IndexOf(names, "ListenOverflows");
+            return i > 0 && i < values.Length ? long.Parse(values[i], CultureInfo.InvariantCulture) : 0;
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>Percentage of the machine's CPU time stolen between two <see cref="MachineTicks"/> readings.</summary>
     public static double StealPercent((long Total, long Steal) before, (long Total, long Steal) after) =>
         after.Total > before.Total ? 100.0 * (after.Steal - before.Steal) / (after.Total - before.Total) : double.NaN;

@@ -215,14 +215,14 @@ public static class Report
         // ---- storm ----
         md.AppendLine("## Reconnect storm");
         md.AppendLine();
-        md.AppendLine($"{N(run.Sizes.StormClients)} clients in rooms of {N(run.Sizes.StormRoomSize)} connect; a tenth of them drop and come straight back at the storm's rate (a warm-up, so the storm runs on code that has run before, as on a server that has been up a while); then all drop their TCP connections at once. While they are away one message per room is stored (Parley). Then every client reconnects, the reconnects spread evenly over {N(run.Sizes.StormWindowMs)} ms (the clients' reconnect jitter); latency runs from each client's scheduled reconnect to ready (Parley: `hello` with `resume` → the missed message → `synced`; Socket.IO: namespace connected with its rooms; SignalR: handshake and room joins done). The peers have nothing to resume.");
+        md.AppendLine($"{N(run.Sizes.StormClients)} clients in rooms of {N(run.Sizes.StormRoomSize)} connect; a tenth of them drop and come straight back at the storm's rate (a warm-up, so the storm runs on code that has run before, as on a server that has been up a while); then all drop their TCP connections at once. While they are away one message per room is stored (Parley). Then every client reconnects, the reconnects spread evenly over {N(run.Sizes.StormWindowMs)} ms (the clients' reconnect jitter); latency runs from each client's scheduled reconnect to ready (Parley: `hello` with `resume` → the missed message → `synced`; Socket.IO: namespace connected with its rooms; SignalR: handshake and room joins done). The peers have nothing to resume, and no presence; Parley keeps a dropped user online for its presence grace (`Parley:PresenceOfflineGraceMs`, 15 s), so clients back within it cause no presence news. Every target listens with an accept queue of 4,096 connections (Parley's default, `Parley:ListenBacklog`; the peers are given the same instead of their frameworks' 511 and 512, with which the kernel drops a storm's SYNs and those clients retry seconds later); \"SYNs dropped\" counts the connections the kernel still refused because a queue was full (`ListenOverflows`).");
         md.AppendLine();
-        md.AppendLine("| | back | resumed with the missed message | failed | p50 | p99 | max | server CPU-s | backends CPU-s |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        md.AppendLine("| | back | resumed with the missed message | failed | p50 | p99 | max | server CPU-s | backends CPU-s | SYNs dropped |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var t in targets)
         {
             var l = Get("storm", t)?.Latency;
-            md.AppendLine($"| {Names[t]} | {N(Fig("storm", t, "reconnected"))} | {N(Fig("storm", t, "resumed"))} | {N(Fig("storm", t, "failed"))} | {N(l?.P50Ms ?? double.NaN, "0")} ms | {N(l?.P99Ms ?? double.NaN, "0")} ms | {N(l?.MaxMs ?? double.NaN, "0")} ms | {N(Fig("storm", t, "serverCpuSeconds"), "0.0")} | {N(Fig("storm", t, "backendCpuSeconds"), "0.0")} |");
+            md.AppendLine($"| {Names[t]} | {N(Fig("storm", t, "reconnected"))} | {N(Fig("storm", t, "resumed"))} | {N(Fig("storm", t, "failed"))} | {N(l?.P50Ms ?? double.NaN, "0")} ms | {N(l?.P99Ms ?? double.NaN, "0")} ms | {N(l?.MaxMs ?? double.NaN, "0")} ms | {N(Fig("storm", t, "serverCpuSeconds"), "0.0")} | {N(Fig("storm", t, "backendCpuSeconds"), "0.0")} | {N(Fig("storm", t, "listenOverflows"))} |");
         }
 
         md.AppendLine();

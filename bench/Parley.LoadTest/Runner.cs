@@ -325,9 +325,11 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
 
         var cpu0 = ServerCpu(target);
         var backend0 = BackendCpu(target);
+        var overflows0 = ProcStats.ListenOverflows();
         var startAt = Stopwatch.GetTimestamp() + Stopwatch.Frequency;
         var storm = await ConnectAsync(target, specs, "storm", startAt, sizes.StormWindowMs, expectBacklog);
         var r0 = new ScenarioResult { Scenario = "storm", Target = target.Name };
+        r0.Figures["listenOverflows"] = ProcStats.ListenOverflows() - overflows0;
         r0.Figures["clients"] = n;
         r0.Figures["reconnected"] = storm.Connected;
         r0.Figures["failed"] = storm.Failed;

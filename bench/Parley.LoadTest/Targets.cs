@@ -389,6 +389,7 @@ public sealed class SocketIoTarget(Paths paths) : Target(paths)
                 ["PORT"] = _ports[i].ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["REDIS_URL"] = $"redis://{_redis!.Endpoint}",
             };
+            PeerBacklog.AddTo(env);
             _nodes.Add(ServerProcess.Start("node", ["--expose-gc", Path.Combine(Paths.SocketIoPeerDir, "server.js")], Path.Combine(Paths.Out, "logs", $"socketio-{scenario}-{i}.log"), env, Paths.SocketIoPeerDir));
         }
 
@@ -453,7 +454,9 @@ public sealed class SignalRTarget(Paths paths) : Target(paths)
     public override async Task StartNodesAsync(string scenario)
     {
         await StopNodesAsync();
-        _node = ServerProcess.Start("dotnet", [Paths.SignalRPeerDll, "--urls", $"http://127.0.0.1:{_port}", "--Logging:LogLevel:Default=Warning"], Path.Combine(Paths.Out, "logs", $"signalr-{scenario}.log"), workingDir: Paths.Out);
+        var env = new Dictionary<string, string>();
+        PeerBacklog.AddTo(env);
+        _node = ServerProcess.Start("dotnet", [Paths.SignalRPeerDll, "--urls", $"http://127.0.0.1:{_port}", "--Logging:LogLevel:Default=Warning"], Path.Combine(Paths.Out, "logs", $"signalr-{scenario}.log"), env, workingDir: Paths.Out);
         await _node.WaitHttpAsync(Http, $"http://127.0.0.1:{_port}/debug/memory", TimeSpan.FromSeconds(30));
     }
 
@@ -474,4 +477,25 @@ public sealed class SignalRTarget(Paths paths) : Target(paths)
     public override Task<string> DirectAsync(User from, User to) => Task.FromResult(to.UserId);
 
     public override async ValueTask DisposeAsync() => await StopNodesAsync();
+}
+
+/// <summary>
+/// The accept queue the peers listen with: Parley's default (4,096), so a storm measures the servers rather than a
+/// listen setting — with their frameworks' defaults (Node 511, Kestrel 512) the kernel drops the SYNs of a storm's
+/// clients and they retry seconds later. <c>BENCH_PEER_BACKLOG</c> sets another; 0 leaves the frameworks' defaults.
+/// It reaches the peers as <c>LISTEN_BACKLOG</c>.
+/// </summary>
+internal static class PeerBacklog
+{
+    private const int SameAsParley = 4_096;
+
+    public static void AddTo(Dictionary<string, string> env)
+    {
+        var value = Environment.GetEnvironmentVariable("BENCH_PEER_BACKLOG");
+        var backlog = int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var b) ? b : SameAsParley;
+        if (backlog > 0)
+        {
+            env["LISTEN_BACKLOG"] = backlog.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
 }

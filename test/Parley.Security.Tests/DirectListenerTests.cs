@@ -128,4 +128,27 @@ public sealed class DirectListenerTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(null, 4096)]
+    [InlineData("1234", 1234)]
+    public async Task The_listening_socket_queues_as_many_connections_as_configured(string? backlog, int expected)
+    {
+        // A reconnect storm overflowing a short accept queue costs its clients a second each (the kernel drops the SYN).
+        var settings = new Dictionary<string, string?>();
+        if (backlog is not null)
+        {
+            settings["ListenBacklog"] = backlog;
+        }
+
+        await using var node = await SecurityNode.StartAsync(settings);
+
+        // For a listening socket `ss` shows the accept queue's limit in its Send-Q column.
+        var (exit, listening, error) = await ToolRunner.RunAsync(
+            "ss", ["-ltnH", "sport", "=", ":" + node.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+        Assert.True(exit == 0, $"ss failed: {error}");
+        var columns = listening.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(columns.Length >= 3, $"ss: '{listening}'");
+        Assert.Equal(expected, int.Parse(columns[2], System.Globalization.CultureInfo.InvariantCulture));
+    }
 }

@@ -5,6 +5,12 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.SignalR;
 
 var builder = WebApplication.CreateBuilder(args);
+// Kestrel's default accept queue (512) unless the benchmark asks for another (LISTEN_BACKLOG, an experiment).
+if (int.TryParse(Environment.GetEnvironmentVariable("LISTEN_BACKLOG"), out var backlog) && backlog > 0)
+{
+    builder.WebHost.UseSockets(o => o.Backlog = backlog);
+}
+
 builder.Services.AddSignalR();
 builder.Services.AddSingleton<IUserIdProvider, QueryUserIdProvider>();
 builder.Services.AddSingleton<ConnectionCounter>();

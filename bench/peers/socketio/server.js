@@ -53,7 +53,9 @@ async function main() {
   const subClient = pubClient.duplicate();
   await Promise.all([pubClient.connect(), subClient.connect()]);
   io.adapter(createAdapter(pubClient, subClient));
-  httpServer.listen(port, "127.0.0.1", () => console.log(`socket.io peer on ${port}`));
+  // Node's default accept queue (511) unless the benchmark asks for another (LISTEN_BACKLOG, an experiment).
+  const backlog = Number(process.env.LISTEN_BACKLOG) || undefined;
+  httpServer.listen({ port, host: "127.0.0.1", backlog }, () => console.log(`socket.io peer on ${port}`));
 }
 
 main().catch((e) => {
