@@ -35,18 +35,6 @@ internal sealed class PresenceOutbox
         _publishBatch = publishBatch;
     }
 
-    /// <summary>Conversations with an open window (for tests and diagnostics).</summary>
-    public int OpenCount
-    {
-        get
-        {
-            lock (_open)
-            {
-                return _open.Count;
-            }
-        }
-    }
-
     /// <summary>Publishes <paramref name="news"/> to <paramref name="conv"/> now, or with the conversation's next batch.</summary>
     public void Add(string conv, PresenceNews news)
     {
