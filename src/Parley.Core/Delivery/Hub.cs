@@ -30,7 +30,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     private readonly Dictionary<BusTopic, Task> _topicOps = [];
 
     // Closed connections whose user still counts as online for the presence grace, by session id.
-    private readonly ConcurrentDictionary<string, Session> _held = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, PresenceConnection> _held = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _endHolds = new();
     private readonly TimeSpan _presenceGrace;
     private int _holdsPending;
@@ -197,9 +197,11 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         {
             // The user stays online for the grace: a connection of theirs back by then (here or on another node) means
             // the presence store never counts them offline, so nobody hears "offline" and then "online" again.
+            // Only what the release needs is kept: the closed session's objects are not held for the grace.
+            var connection = new PresenceConnection(session.Id, session.UserId);
             Interlocked.Increment(ref _holdsPending);
-            _held[session.Id] = session;
-            _ = ReleaseAfterGraceAsync(session);
+            _held[session.Id] = connection;
+            _ = ReleaseAfterGraceAsync(connection, session.PresenceAudience);
             return;
         }
 
@@ -207,7 +209,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     }
 
     /// <summary>Ends a closed connection's presence when the grace is over (at once once the node stops).</summary>
-    private async Task ReleaseAfterGraceAsync(Session session)
+    private async Task ReleaseAfterGraceAsync(PresenceConnection connection, IReadOnlyList<string>? audience)
     {
         try
         {
@@ -220,8 +222,8 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
             }
 
             // Out of LocalConnections before the presence store hears of the close (see IPresenceNode).
-            _held.TryRemove(session.Id, out _);
-            await AnnouncePresenceAsync(session, online: false, session.PresenceAudience);
+            _held.TryRemove(connection.ConnectionId, out _);
+            await AnnouncePresenceAsync(connection, online: false, audience);
         }
         finally
         {
@@ -328,7 +330,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     /// <inheritdoc />
     /// <remarks>Connections closed within the presence grace are still held here, and so still online.</remarks>
     public IReadOnlyCollection<PresenceConnection> LocalConnections() =>
-        _sessions.Values.Where(s => !s.IsClosed).Concat(_held.Values).Select(s => new PresenceConnection(s.Id, s.UserId)).ToList();
+        _sessions.Values.Where(s => !s.IsClosed).Select(s => new PresenceConnection(s.Id, s.UserId)).Concat(_held.Values).ToList();
 
     /// <inheritdoc />
     public async Task OnUsersOfflineAsync(IReadOnlyList<string> userIds)
@@ -345,31 +347,34 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     /// </summary>
     private async Task AnnouncePresenceAsync(Session session, bool online, IReadOnlyList<string>? convs = null)
     {
+        await AnnouncePresenceAsync(new PresenceConnection(session.Id, session.UserId), online, convs);
+        if (online)
+        {
+            // Done: the session need not keep this finished task (a detach awaits only one still running).
+            session.PresenceUpdate = Task.CompletedTask;
+        }
+    }
+
+    private async Task AnnouncePresenceAsync(PresenceConnection connection, bool online, IReadOnlyList<string>? convs)
+    {
         try
         {
-            var connection = new PresenceConnection(session.Id, session.UserId);
             var changed = online
                 ? await _presence.ConnectAsync(connection, CancellationToken.None)
                 : await _presence.DisconnectAsync(connection, CancellationToken.None);
             if (changed)
             {
-                await PublishPresenceAsync(session.UserId, online, convs);
+                await PublishPresenceAsync(connection.UserId, online, convs);
             }
         }
         catch (Exception e) when (e is PresenceUnavailableException or StoreUnavailableException or TimeoutException)
         {
-            _log.LogDebug(e, "presence update for {User} skipped", session.UserId);
+            _log.LogDebug(e, "presence update for {User} skipped", connection.UserId);
         }
         catch (Exception e)
         {
             // Presence is best effort; it must never fail a connection's attach or detach.
-            _log.LogWarning(e, "presence update for {User} failed", session.UserId);
-        }
-
-        if (online)
-        {
-            // Done: the session need not keep this finished task (a detach awaits only one still running).
-            session.PresenceUpdate = Task.CompletedTask;
+            _log.LogWarning(e, "presence update for {User} failed", connection.UserId);
         }
     }
 
