@@ -198,8 +198,8 @@ public sealed class TlsTests : IDisposable
             ("server 10.0.0.12:5080 max_fails=0;", ""),
             ("listen 80;", $"listen 127.0.0.1:{httpPort};"),
             ("listen [::]:80;", ""),
-            ("listen 443 ssl http2;", $"listen 127.0.0.1:{httpsPort} ssl http2;"),
-            ("listen [::]:443 ssl http2;", ""),
+            ("listen 443 ssl http2 backlog=4096;", $"listen 127.0.0.1:{httpsPort} ssl http2 backlog=4096;"),
+            ("listen [::]:443 ssl http2 backlog=4096;", ""),
             ("worker_processes auto;", "worker_processes 1;"),
             // Test only: temporary files in the test's folder, not the system's.
             ("http {", $"http {{\n    client_body_temp_path {_folder}/body;\n    proxy_temp_path {_folder}/proxy;\n    fastcgi_temp_path {_folder}/fastcgi;\n    uwsgi_temp_path {_folder}/uwsgi;\n    scgi_temp_path {_folder}/scgi;"),
