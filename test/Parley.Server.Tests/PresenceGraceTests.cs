@@ -19,9 +19,7 @@ public sealed class PresenceGraceTests
     public async Task A_user_back_within_the_grace_is_never_announced_offline_nor_online_again()
     {
         await using var t = await Setup.CreateAsync(graceMs: 1_500);
-        var observer = await t.AttachAsync(t.Alice);
-        var (bob, _) = await t.Node.Hub.AttachRecordedAsync(t.Bob);
-        await observer.WaitForPresenceAsync(t.Bob.UserId, "online");
+        var (observer, bob) = await t.AliceSeesBobOnlineAsync();
 
         await t.Node.Hub.DetachAsync(bob);
         // Held: still a local connection (re-asserted if the presence backend loses its state) and still online.
@@ -30,7 +28,14 @@ public sealed class PresenceGraceTests
 
         await Task.Delay(300);
         var (back, _) = await t.Node.Hub.AttachRecordedAsync(t.Bob);
-        await Task.Delay(1_500 + 700);
+        // The grace of the dropped connection ends (the presence store hears of its close), then a moment for any news.
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (t.Presence.Calls(t.Bob.UserId).Count < 3 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        await Task.Delay(500);
 
         Assert.Equal(0, observer.PresenceCount(t.Bob.UserId, "offline"));
         Assert.Equal(1, observer.PresenceCount(t.Bob.UserId, "online"));
@@ -44,9 +49,7 @@ public sealed class PresenceGraceTests
     public async Task A_user_not_back_goes_offline_when_the_grace_ends_and_not_before()
     {
         await using var t = await Setup.CreateAsync(graceMs: 1_000);
-        var observer = await t.AttachAsync(t.Alice);
-        var (bob, _) = await t.Node.Hub.AttachRecordedAsync(t.Bob);
-        await observer.WaitForPresenceAsync(t.Bob.UserId, "online");
+        var (observer, bob) = await t.AliceSeesBobOnlineAsync();
 
         var closed = Stopwatch.StartNew();
         await t.Node.Hub.DetachAsync(bob);
@@ -167,7 +170,14 @@ public sealed class PresenceGraceTests
             return t;
         }
 
-        public async Task<RecordingSink> AttachAsync(UserRef user) => (await Node.Hub.AttachRecordedAsync(user)).Log;
+        /// <summary>Alice connects, then Bob; returns Alice's frames once she has heard Bob come online, and Bob's session.</summary>
+        public async Task<(RecordingSink Observer, Delivery.Session Bob)> AliceSeesBobOnlineAsync()
+        {
+            var (_, observer) = await Node.Hub.AttachRecordedAsync(Alice);
+            var (bob, _) = await Node.Hub.AttachRecordedAsync(Bob);
+            await observer.WaitForPresenceAsync(Bob.UserId, "online");
+            return (observer, bob);
+        }
 
         public async ValueTask DisposeAsync()
         {
