@@ -7,6 +7,8 @@
 #                                checks only that each scenario ran and produced non-zero figures; report in artifacts/
 #   eng/bench.sh --micro         BenchmarkDotNet micro-benchmarks (bench/Parley.Benchmarks)
 #   extra arguments go to the load generator, e.g. --targets parley --scenarios idle,direct
+#   BENCH_PEER_BACKLOG=n         the peers' accept queue (default 4,096 as Parley's; 0: their frameworks' defaults)
+#   BENCH_PARLEY_ENV='A=1;B=2'   extra environment for the Parley nodes only (e.g. Parley__MaxCommitBatch=64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

@@ -198,6 +198,17 @@ public static class Report
         }
 
         md.AppendLine();
+        if (Fig("direct-latency", "parley", "node.send.count") > 0 && ack is not null)
+        {
+            double Ms(string name) => Fig("direct-latency", "parley", $"node.{name}") / 1000.0;
+            md.AppendLine($"**Where Parley's acknowledgement time goes** (the nodes' own timing over the same window, `/debug/latency`, both nodes weighted by their sends): " +
+                $"of the {N(ack.P50Ms, "0.00")} ms median the client measures from each message's due time to its ack, the node spent {N(Ms("send.p50Us"), "0.00")} ms (p99 {N(Ms("send.p99Us"), "0.00")}) from the parsed `send` to the commit's answer; " +
+                $"of that, waiting for a commit slot {N(Ms("commitWait.p50Us"), "0.00")} ms (p99 {N(Ms("commitWait.p99Us"), "0.00")}) and the PostgreSQL commit itself {N(Ms("commit.p50Us"), "0.00")} ms (p99 {N(Ms("commit.p99Us"), "0.00")}) per batch, " +
+                $"{N(Fig("direct-latency", "parley", "node.batchSize.meanUs"), "0.0")} messages per batch on average ({N(Fig("direct-latency", "parley", "node.commit.count"))} commits). " +
+                "The rest of the median is outside the node's timing: the load generator's own scheduling, the kernel and the WebSocket read and write on both sides.");
+            md.AppendLine();
+        }
+
         File.WriteAllText(Path.Combine(chartDir, "direct.svg"), Svg.Bars("Direct: maximum sustained rate (higher is better)", "messages per second (Parley: acknowledged after commit)",
             targets.Select(t => (Names[t], Fig("direct-max", t, "maxSustainedPerSecond"))).ToList(), v => N(v) + "/s"));
         var curves = targets.Where(t => Get("direct-latency", t)?.LatencyCurve is not null).Select(t => ($"{Names[t]} delivery", Get("direct-latency", t)!.LatencyCurve!)).ToList();

@@ -235,8 +235,12 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
         }
 
         var half = _parleyHalfRate > 0 ? _parleyHalfRate : Math.Max(max / 2, sizes.DirectSteps[0] / 2);
+        // LoadAsync starts its load 0.5 s from now and measures after a 2 s lead-in.
+        var resetAt = Stopwatch.GetTimestamp() + (long)(2.5 * Stopwatch.Frequency);
+        var nodeTiming = NodeTimingAsync(target, resetAt);
         var latency = await LoadAsync(target, $"direct latency at {half:F0}/s", sends, half, 2_000, sizes.DirectLatencyMs, skipOwn: true);
         var rLat = new ScenarioResult { Scenario = "direct-latency", Target = target.Name };
+        AddNodeTiming(rLat, await nodeTiming);
         rLat.Figures["offeredPerSecond"] = half;
         rLat.Figures["offered"] = latency.Offered;
         rLat.Figures["delivered"] = latency.Delivered;
@@ -255,6 +259,64 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
         result.Results.Add(rLat);
         Log($"   latency at {half:F0}/s: delivery p50 {rLat.Latency.P50Ms:F2} p99 {rLat.Latency.P99Ms:F2} p99.9 {rLat.Latency.P999Ms:F2} ms" +
             (acked ? $"; ack p50 {rLat.AckLatency!.P50Ms:F2} p99 {rLat.AckLatency.P99Ms:F2} ms" : ""));
+    }
+
+    /// <summary>
+    /// The nodes' own timing of acknowledged sends over the measured window: reset when the window opens (after the
+    /// load's 2 s lead-in), read after it. Null for targets that acknowledge nothing.
+    /// </summary>
+    private async Task<List<NodeLatency>?> NodeTimingAsync(Target target, long resetAt)
+    {
+        if (await target.NodeLatencyAsync(0, reset: false) is null)
+        {
+            return null;
+        }
+
+        await SleepUntil(resetAt);
+        for (var n = 0; n < target.NodeCount; n++)
+        {
+            await target.NodeLatencyAsync(n, reset: true);
+        }
+
+        await SleepUntil(resetAt + (sizes.DirectLatencyMs * Stopwatch.Frequency / 1000));
+        var readings = new List<NodeLatency>();
+        for (var n = 0; n < target.NodeCount; n++)
+        {
+            readings.Add((await target.NodeLatencyAsync(n, reset: false))!);
+        }
+
+        return readings;
+    }
+
+    /// <summary>
+    /// Records the nodes' timing as figures: counts summed, means and percentiles averaged over the nodes weighted by
+    /// their counts (the direct scenario's nodes carry equal halves of the load).
+    /// </summary>
+    private static void AddNodeTiming(ScenarioResult r, List<NodeLatency>? nodes)
+    {
+        if (nodes is null)
+        {
+            return;
+        }
+
+        void Add(string name, Func<NodeLatency, NodeTiming> pick)
+        {
+            var total = nodes.Sum(n => pick(n).Count);
+            r.Figures[$"node.{name}.count"] = total;
+            if (total == 0)
+            {
+                return;
+            }
+
+            r.Figures[$"node.{name}.meanUs"] = nodes.Sum(n => pick(n).MeanUs * pick(n).Count) / total;
+            r.Figures[$"node.{name}.p50Us"] = nodes.Sum(n => pick(n).P50Us * pick(n).Count) / total;
+            r.Figures[$"node.{name}.p99Us"] = nodes.Sum(n => pick(n).P99Us * pick(n).Count) / total;
+        }
+
+        Add("send", n => n.Send);
+        Add("commitWait", n => n.CommitWait);
+        Add("commit", n => n.Commit);
+        Add("batchSize", n => n.BatchSize);
     }
 
     // ---- reconnect storm ----

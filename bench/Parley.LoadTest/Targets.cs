@@ -11,6 +11,19 @@ public sealed record User(string UserId, string Username, string Token);
 /// <summary>Server memory: managed heap after a forced collection (V8 heap + external for Node) and resident set.</summary>
 public sealed record MemoryReading(long GcHeapBytes, long RssBytes, int Connections);
 
+/// <summary>One node's own timing of one measure (<c>/debug/latency</c>), in microseconds.</summary>
+public sealed record NodeTiming(long Count, double MeanUs, double P50Us, double P99Us)
+{
+    public static NodeTiming From(JsonElement e) =>
+        new(e.GetProperty("count").GetInt64(), e.GetProperty("meanUs").GetDouble(), e.GetProperty("p50Us").GetDouble(), e.GetProperty("p99Us").GetDouble());
+}
+
+/// <summary>
+/// Where one Parley node's acknowledged sends spent their time: the whole send (validated to committed), the wait for a
+/// commit, the store's commit per batch, and the batch sizes (in messages).
+/// </summary>
+public sealed record NodeLatency(NodeTiming Send, NodeTiming CommitWait, NodeTiming Commit, NodeTiming BatchSize);
+
 /// <summary>A chat server under test: its processes, users, rooms and direct destinations.</summary>
 public abstract class Target : IAsyncDisposable
 {
@@ -66,6 +79,9 @@ public abstract class Target : IAsyncDisposable
         return new MemoryReading(r.GetProperty("gcHeapBytes").GetInt64(), ProcStats.RssBytes(ServerPids[node]), r.GetProperty("connections").GetInt32());
     }
 
+    /// <summary>The node's own timing of acknowledged sends (Parley only: the peers acknowledge nothing); reset starts afresh.</summary>
+    public virtual Task<NodeLatency?> NodeLatencyAsync(int node, bool reset) => Task.FromResult<NodeLatency?>(null);
+
     public abstract ValueTask DisposeAsync();
 
     protected static async Task ParallelAsync<T>(IEnumerable<T> items, int degree, Func<T, Task> body)
@@ -109,6 +125,36 @@ public sealed class ParleyTarget(Paths paths) : Target(paths)
     public override bool DirectToUser => false;
 
     public override int NodePort(int node) => _ports[node];
+
+    /// <summary>
+    /// Extra environment for the Parley nodes only, from <c>BENCH_PARLEY_ENV</c> (<c>NAME=value;NAME=value</c>): for
+    /// trying a runtime or Parley setting (<c>Parley__Name=value</c>) on Parley alone, the peers and the load generator
+    /// unchanged.
+    /// </summary>
+    private static Dictionary<string, string>? ExtraNodeEnvironment()
+    {
+        var raw = Environment.GetEnvironmentVariable("BENCH_PARLEY_ENV");
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return null;
+        }
+
+        return raw.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(pair => pair.Split('=', 2))
+            .Where(kv => kv.Length == 2 && kv[0].Length > 0)
+            .ToDictionary(kv => kv[0], kv => kv[1]);
+    }
+
+    public override async Task<NodeLatency?> NodeLatencyAsync(int node, bool reset)
+    {
+        using var doc = JsonDocument.Parse(await Http.GetStringAsync($"http://127.0.0.1:{_ports[node]}/debug/latency?reset={(reset ? "true" : "false")}"));
+        var r = doc.RootElement;
+        return new NodeLatency(
+            NodeTiming.From(r.GetProperty("send")),
+            NodeTiming.From(r.GetProperty("commitWait")),
+            NodeTiming.From(r.GetProperty("commit")),
+            NodeTiming.From(r.GetProperty("batchSize")));
+    }
 
     public override IReadOnlyList<int> ServerPids => _nodes.Select(n => n.Pid).ToList();
 
@@ -223,7 +269,7 @@ public sealed class ParleyTarget(Paths paths) : Target(paths)
                 "--Parley:DiagnosticsEndpoint=true",
                 "--Logging:LogLevel:Default=Warning",
             ];
-            _nodes.Add(ServerProcess.Start("dotnet", args, Path.Combine(Paths.Out, "logs", $"parley-{scenario}-{i}.log"), workingDir: Paths.Out));
+            _nodes.Add(ServerProcess.Start("dotnet", args, Path.Combine(Paths.Out, "logs", $"parley-{scenario}-{i}.log"), ExtraNodeEnvironment(), workingDir: Paths.Out));
         }
 
         foreach (var (node, i) in _nodes.Select((n, i) => (n, i)))

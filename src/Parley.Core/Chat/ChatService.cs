@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Parley.Delivery;
+using Parley.Diagnostics;
 using Parley.Protocol;
 
 namespace Parley.Chat;
@@ -37,6 +39,12 @@ public sealed class ChatService
         _log = log;
     }
 
+    /// <summary>
+    /// Each acknowledged send (stored, or a retry answered with its original), from the call until the commit's answer:
+    /// validation, rate limit, the wait for a commit and the commit.
+    /// </summary>
+    public LatencyHistogram SendTimes { get; } = new();
+
     private string NodeId => _hub.NodeId;
 
     private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -65,6 +73,7 @@ public sealed class ChatService
             throw new ParleyException(ErrorCodes.RateLimited, "too many messages; slow down");
         }
 
+        var started = Stopwatch.GetTimestamp();
         var request = new AppendRequest(conv, sender.UserId, sender.Username, clientMsgId, Ids.New("m", 20), body, Now(), NodeId);
         AppendResult result;
         try
@@ -74,6 +83,11 @@ public sealed class ChatService
         catch (StoreUnavailableException e)
         {
             throw ParleyException.Unavailable(e.Message);
+        }
+
+        if (result.Status is AppendStatus.Stored or AppendStatus.Duplicate)
+        {
+            SendTimes.RecordSince(started);
         }
 
         return result.Status switch

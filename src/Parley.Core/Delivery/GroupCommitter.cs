@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using Parley.Diagnostics;
 
 namespace Parley.Delivery;
 
@@ -59,6 +60,9 @@ public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
             _loops[i] = Task.Run(() => RunAsync(reader, _stop.Token));
         }
     }
+
+    /// <summary>How long requests waited for their batch and batches took to commit, since start (or the last reset).</summary>
+    public GroupCommitStats Stats { get; } = new();
 
     /// <summary>
     /// Submits a request. Completes after the batch holding it committed, with its result. Throws
@@ -120,6 +124,7 @@ public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
 
                     batch.Add(p);
                     requests.Add(p.Request);
+                    Stats.Wait.RecordSince(p.EnqueuedAt);
                 }
 
                 if (batch.Count > 0)
@@ -141,9 +146,12 @@ public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
     private async Task CommitAsync(List<Pending> batch, List<TRequest> requests, ChannelReader<Pending> reader, CancellationToken ct)
     {
         IReadOnlyList<TResult> results;
+        var started = Stopwatch.GetTimestamp();
         try
         {
             results = await _commit(requests, ct);
+            Stats.Commit.RecordSince(started);
+            Stats.BatchSize.RecordMicros(batch.Count);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -194,4 +202,20 @@ public sealed class GroupCommitter<TRequest, TResult> : IAsyncDisposable
         await _stop.CancelAsync();
         _stop.Dispose();
     }
+}
+
+/// <summary>
+/// Timing of a <see cref="GroupCommitter{TRequest, TResult}"/>: for the node's diagnostics and the benchmark's account of
+/// where an acknowledgement's time goes.
+/// </summary>
+public sealed class GroupCommitStats
+{
+    /// <summary>From a request's submission until its batch was taken for a commit.</summary>
+    public LatencyHistogram Wait { get; } = new();
+
+    /// <summary>Each successful commit, from the store call until its answer (the store's round trip, durability included).</summary>
+    public LatencyHistogram Commit { get; } = new();
+
+    /// <summary>Requests per successful commit. The values are request counts, not microseconds.</summary>
+    public LatencyHistogram BatchSize { get; } = new();
 }
