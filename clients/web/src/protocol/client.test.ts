@@ -339,7 +339,8 @@ describe('reconnect', () => {
     await settle();
     h.socket().open();
     await advance(1_000);
-    expect(h.sockets[0]?.closedByClient).not.toBeNull();
+    // Not 1000: the node must not take a reconnect for a sign-off (that would end the user's presence grace).
+    expect(h.sockets[0]?.closedByClient?.code).toBe(4000);
     await advance(1_000);
     expect(h.sockets).toHaveLength(2);
   });
@@ -350,9 +351,17 @@ describe('reconnect', () => {
     await advance(25_000);
     expect(s.frames('ping')).toHaveLength(1);
     await advance(2 * 25_000 + 5_000);
-    expect(s.closedByClient).not.toBeNull();
+    expect(s.closedByClient?.code).toBe(4000);
     await advance(1_000);
     expect(h.sockets.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('closes with 1000 when stopped: the user signed off', async () => {
+    const h = setup();
+    const s = await h.connect();
+    h.client.stop();
+    expect(s.closedByClient?.code).toBe(1000);
+    expect(h.client.state).toBe('stopped');
   });
 
   it('stops on close 4001 and on a refused token', async () => {

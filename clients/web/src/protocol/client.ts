@@ -331,7 +331,9 @@ export class ParleyClient {
         for (const p of this.pending.values()) p.sentAt = null;
         if (ws.readyState === 0 || ws.readyState === 1) {
           try {
-            ws.close(CloseCodes.normal);
+            // 1000 (normal closure) tells the node the user signed off: offline at once. A socket dropped to reconnect
+            // (no welcome, heartbeat lost) closes with 4000, so the user stays online through the node's presence grace.
+            ws.close(info.code === CloseCodes.normal ? CloseCodes.normal : clientDropCode, info.reason);
           } catch {
             // Already closing.
           }
