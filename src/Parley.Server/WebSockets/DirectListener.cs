@@ -20,7 +20,6 @@ namespace Parley.Server.WebSockets;
 /// </summary>
 internal sealed class DirectListenerFactory(IServiceProvider services, ServerSettings settings, ILoggerFactory logs) : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-
     /// <summary>Registers the listener; Kestrel binds TCP endpoints with the factory registered last.</summary>
     public static void Use(IServiceCollection serviceCollection) =>
         serviceCollection.AddSingleton<IConnectionListenerFactory, DirectListenerFactory>();
