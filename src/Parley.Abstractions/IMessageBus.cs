@@ -1,13 +1,18 @@
 namespace Parley;
 
-/// <summary>What a bus topic is about: one conversation, or one user.</summary>
+/// <summary>What a bus topic is about: one conversation, or users.</summary>
 public enum TopicKind
 {
     /// <summary>Events of one conversation (routing key <c>conv.&lt;id&gt;</c>).</summary>
     Conversation,
 
-    /// <summary>Events addressed to one user wherever they are connected (routing key <c>user.&lt;id&gt;</c>).</summary>
-    User,
+    /// <summary>
+    /// Events addressed to a user (<see cref="BusEvent.Subject"/>) wherever they are connected: one topic for all users
+    /// (routing key <c>users</c>), to which every node subscribes once; a node without the user's sessions ignores the
+    /// event. Such events are rare (a conversation gained), so sending each to every node costs less than a binding per
+    /// connected user, which every connect and disconnect would add to and take from the broker.
+    /// </summary>
+    Users,
 }
 
 /// <summary>A bus topic. A node subscribes to a topic while it has at least one local connection that needs it.</summary>
@@ -16,11 +21,11 @@ public readonly record struct BusTopic(TopicKind Kind, string Id)
     /// <summary>The conversation topic.</summary>
     public static BusTopic ForConversation(string convId) => new(TopicKind.Conversation, convId);
 
-    /// <summary>The user topic.</summary>
-    public static BusTopic ForUser(string userId) => new(TopicKind.User, userId);
+    /// <summary>The topic of events addressed to users, the same for every user (see <see cref="TopicKind.Users"/>).</summary>
+    public static BusTopic Users { get; } = new(TopicKind.Users, "all");
 
-    /// <summary>The routing key: <c>conv.&lt;id&gt;</c> or <c>user.&lt;id&gt;</c>.</summary>
-    public string RoutingKey => (Kind == TopicKind.Conversation ? "conv." : "user.") + Id;
+    /// <summary>The routing key: <c>conv.&lt;id&gt;</c>, or <c>users</c>.</summary>
+    public string RoutingKey => Kind == TopicKind.Conversation ? "conv." + Id : "users";
 
     /// <summary>Parses a routing key made by <see cref="RoutingKey"/>.</summary>
     public static bool TryParse(string routingKey, out BusTopic topic)
@@ -31,10 +36,10 @@ public readonly record struct BusTopic(TopicKind Kind, string Id)
             return topic.Id.Length > 0;
         }
 
-        if (routingKey.StartsWith("user.", StringComparison.Ordinal))
+        if (routingKey == "users")
         {
-            topic = ForUser(routingKey[5..]);
-            return topic.Id.Length > 0;
+            topic = Users;
+            return true;
         }
 
         topic = default;
@@ -63,7 +68,7 @@ public enum BusEventKind
     /// <summary><see cref="BusEvent.Subject"/> left; delivered to them too, then they stop receiving. Conversation topic.</summary>
     MemberLeft = 5,
 
-    /// <summary><see cref="BusEvent.Subject"/> gained the conversation <see cref="BusEvent.Conv"/>. User topic.</summary>
+    /// <summary><see cref="BusEvent.Subject"/> gained the conversation <see cref="BusEvent.Conv"/>. <see cref="BusTopic.Users"/>.</summary>
     ConversationAdded = 6,
 
     /// <summary>Presence of <see cref="BusEvent.Subject"/> changed; delivered to the other members. Conversation topic.</summary>

@@ -77,6 +77,7 @@ public sealed class ParleyNode : IAsyncDisposable
     {
         await InitializeStoreAsync(ct);
         await Bus.StartAsync(Hub, ct);
+        await Hub.SubscribeUserEventsAsync();
         await Presence.StartAsync(Hub, ct);
         _headChecks = Hub.RunHeadChecksAsync(_stop.Token);
         _expirySweep = Hub.RunExpirySweepAsync(_stop.Token);

@@ -40,7 +40,7 @@ public sealed class RabbitMqClusterTests(ITestOutputHelper output) : IAsyncLifet
         var c = await NodeAsync("c");
         var t1 = Events.NewConversation();
         var t2 = Events.NewConversation();
-        var u = Events.NewUser();
+        var u = Events.NewConversation();
         await a.SubscribeAsync(t1);
         await b.SubscribeAsync(t2);
         await b.SubscribeAsync(u);
@@ -77,7 +77,7 @@ public sealed class RabbitMqClusterTests(ITestOutputHelper output) : IAsyncLifet
     {
         var a = await NodeAsync("a");
         var t = Events.NewConversation();
-        var u = Events.NewUser();
+        var u = Events.NewConversation();
 
         await a.SubscribeAsync(t);
         await a.SubscribeAsync(t);
@@ -145,7 +145,7 @@ public sealed class RabbitMqClusterTests(ITestOutputHelper output) : IAsyncLifet
         var a = await NodeAsync("a");
 
         await Assert.ThrowsAsync<ArgumentException>(() => a.Bus.SubscribeAsync(BusTopic.ForConversation("#")));
-        await Assert.ThrowsAsync<ArgumentException>(() => a.Bus.SubscribeAsync(BusTopic.ForUser("a*")));
+        await Assert.ThrowsAsync<ArgumentException>(() => a.Bus.SubscribeAsync(BusTopic.ForConversation("a*")));
         Assert.Empty(a.Bus.Subscriptions);
     }
 

@@ -19,7 +19,7 @@ public sealed class RabbitMqOutageTests(ITestOutputHelper output)
         await using var a = await RabbitNode.StartAsync(server.Uri, output, "a");
         await using var b = await RabbitNode.StartAsync(server.Uri, output, "b");
         var t = Events.NewConversation();
-        var u = Events.NewUser();
+        var u = Events.NewConversation();
         var later = Events.NewConversation();
         await a.SubscribeAsync(t);
         await b.SubscribeAsync(t);

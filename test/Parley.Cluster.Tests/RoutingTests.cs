@@ -1,8 +1,12 @@
 using Parley.Testing;
+using Parley.Testing.Cluster;
 
 namespace Parley.Cluster.Tests;
 
-/// <summary>A node binds a conversation's topic only while it has a member's socket: asserted on the broker itself.</summary>
+/// <summary>
+/// A node binds a conversation's topic only while it has a member's socket, and the users' topic once for as long as it
+/// runs (never a binding per user): asserted on the broker itself.
+/// </summary>
 [Collection(ClusterCollection.Name)]
 [Trait("Tier", "Cluster")]
 public sealed class RoutingTests(ClusterFixture fixture)
@@ -31,27 +35,30 @@ public sealed class RoutingTests(ClusterFixture fixture)
         try
         {
             var bound = await cluster.WaitForBindingsAsync(
-                b => b.Has(n1, conv) && b.Has(n2, conv) && b.Has(n3, "user." + outsider.UserId), Wait, $"{conv} on nodes 1 and 2");
+                b => b.Has(n1, conv) && b.Has(n2, conv), Wait, $"{conv} on nodes 1 and 2");
             Assert.Equal([n1.QueueName, n2.QueueName], bound.QueuesOf(conv));
-            Assert.Equal([n1.QueueName], bound.QueuesOf("user." + alice.UserId));
-            Assert.Equal([n2.QueueName], bound.QueuesOf("user." + bob.UserId));
+            Assert.Equal(AllQueues(n1, n2, n3), bound.QueuesOf("users"));
+            foreach (var node in new[] { n1, n2, n3 })
+            {
+                Assert.DoesNotContain(bound.Of(node), key => key.StartsWith("user.", StringComparison.Ordinal));
+            }
 
             Assert.Equal("ack", (await bobWs.SendMessageAsync(room, "members only")).Op());
             await aliceWs.WaitForAsync(f => f.Op() == "msg" && f.Str("conv") == room, Wait);
             Assert.True(await outsiderWs.NoneWithinAsync(f => f.Op() == "msg", TimeSpan.FromMilliseconds(300)));
 
-            // Bob's only socket closes: node 2 drops both of his topics. One of Alice's two sockets closes: node 1 still
-            // needs the room.
+            // Bob's only socket closes: node 2 drops the room's topic (not the users' one). One of Alice's two sockets
+            // closes: node 1 still needs the room.
             await bobWs.DisposeAsync();
             await aliceWs.DisposeAsync();
-            var after = await cluster.WaitForBindingsAsync(b => !b.Has(n2, conv) && !b.Has(n2, "user." + bob.UserId), UnbindWait, $"no {conv} nor user.{bob.UserId} on node 2");
+            var after = await cluster.WaitForBindingsAsync(b => !b.Has(n2, conv), UnbindWait, $"no {conv} on node 2");
             Assert.Equal([n1.QueueName], after.QueuesOf(conv));
-            Assert.Equal([n1.QueueName], after.QueuesOf("user." + alice.UserId));
+            Assert.Equal(AllQueues(n1, n2, n3), after.QueuesOf("users"));
 
             // The last one closes: no node is bound to the room any more.
             await aliceWs2.DisposeAsync();
-            var none = await cluster.WaitForBindingsAsync(b => b.QueuesOf(conv).Count == 0 && b.QueuesOf("user." + alice.UserId).Count == 0, UnbindWait, $"no queue bound to {conv}");
-            Assert.Contains("user." + outsider.UserId, none.Of(n3));
+            var none = await cluster.WaitForBindingsAsync(b => b.QueuesOf(conv).Count == 0, UnbindWait, $"no queue bound to {conv}");
+            Assert.Equal(AllQueues(n1, n2, n3), none.QueuesOf("users"));
         }
         finally
         {
@@ -79,4 +86,6 @@ public sealed class RoutingTests(ClusterFixture fixture)
         Assert.Equal(System.Net.HttpStatusCode.NoContent, (await fixture.Nodes[0].Api.LeaveAsync(users[1], room)).Status);
         await cluster.WaitForBindingsAsync(b => !b.Has(n3, conv), UnbindWait, "no " + conv + " on node 3");
     }
+
+    private static List<string> AllQueues(params ClusterNode[] nodes) => nodes.Select(n => n.QueueName).Order(StringComparer.Ordinal).ToList();
 }

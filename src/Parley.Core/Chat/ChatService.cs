@@ -307,7 +307,7 @@ public sealed class ChatService
     }
 
     private void AnnounceConversation(string userId, ConversationDto dto) =>
-        _hub.Publish(BusTopic.ForUser(userId), new BusEvent(BusEventKind.ConversationAdded, dto.Id, dto.LastSeq, userId, NodeId, ServerFrames.Conversation(dto)));
+        _hub.Publish(BusTopic.Users, new BusEvent(BusEventKind.ConversationAdded, dto.Id, dto.LastSeq, userId, NodeId, ServerFrames.Conversation(dto)));
 
     private async Task<IReadOnlySet<string>> OnlineAsync(IReadOnlyCollection<string> userIds)
     {

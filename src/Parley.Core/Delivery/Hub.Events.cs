@@ -13,7 +13,7 @@ public sealed partial class Hub
     {
         if (evt.Kind == BusEventKind.ConversationAdded)
         {
-            if (topic.Kind == TopicKind.User)
+            if (topic.Kind == TopicKind.Users)
             {
                 foreach (var session in SessionsOf(evt.Subject))
                 {

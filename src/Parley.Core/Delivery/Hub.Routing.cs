@@ -2,7 +2,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Parley.Delivery;
 
-/// <summary>Holder counts and bus subscriptions: a topic is bound while at least one local session needs it.</summary>
+/// <summary>
+/// Holder counts and bus subscriptions: a conversation's topic is bound while at least one local session needs it (and
+/// lingers a while after); the users' topic is bound for as long as the node runs.
+/// </summary>
 public sealed partial class Hub
 {
     private ConversationRoute AcquireRoute(string convId)
@@ -35,7 +38,20 @@ public sealed partial class Hub
         }
     }
 
-    private Task AcquireUserAsync(Session session)
+    /// <summary>
+    /// Subscribes this node to events addressed to users (<see cref="BusTopic.Users"/>), once, for as long as it runs:
+    /// a user's connecting or leaving costs the broker nothing. Completes when the subscription is in effect (or the bus
+    /// is found down: it is applied on reconnection).
+    /// </summary>
+    internal Task SubscribeUserEventsAsync()
+    {
+        lock (_gate)
+        {
+            return _usersSubscription ??= ApplyTopicOpAsync(BusTopic.Users, subscribe: true);
+        }
+    }
+
+    private void AcquireUser(Session session)
     {
         lock (_gate)
         {
@@ -43,23 +59,9 @@ public sealed partial class Hub
             {
                 entry = new UserEntry();
                 _users[session.UserId] = entry;
-                entry.Bound = Bind(BusTopic.ForUser(session.UserId));
             }
 
             entry.Add(session);
-            return entry.Bound;
-        }
-    }
-
-    /// <summary>The user's topic is bound: its entry need not keep the finished bind (a task per online user).</summary>
-    private void ForgetUserBinding(string userId)
-    {
-        lock (_gate)
-        {
-            if (_users.TryGetValue(userId, out var entry) && entry.Bound.IsCompletedSuccessfully)
-            {
-                entry.Bound = Task.CompletedTask;
-            }
         }
     }
 
@@ -67,13 +69,10 @@ public sealed partial class Hub
     {
         lock (_gate)
         {
-            if (!_users.TryGetValue(session.UserId, out var entry) || !entry.Remove(session) || entry.Sessions.Length > 0)
+            if (_users.TryGetValue(session.UserId, out var entry) && entry.Remove(session) && entry.Sessions.Length == 0)
             {
-                return;
+                _users.Remove(session.UserId);
             }
-
-            _users.Remove(session.UserId);
-            Linger(BusTopic.ForUser(session.UserId));
         }
     }
 

@@ -25,6 +25,9 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     private readonly ConcurrentDictionary<string, ConversationRoute> _routes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, UserEntry> _users = new(StringComparer.Ordinal);
 
+    // The node's one subscription to events addressed to users; started by the node's start (or the first attach).
+    private Task? _usersSubscription;
+
     // Guards route and user holder counts and the per-topic chains of bus (un)subscriptions.
     private readonly Lock _gate = new();
     private readonly Dictionary<BusTopic, Task> _topicOps = [];
@@ -106,8 +109,11 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     /// </summary>
     public async Task AttachAsync(Session session, IReadOnlyDictionary<string, long>? resume, CancellationToken ct)
     {
-        await AcquireUserAsync(session);
-        ForgetUserBinding(session.UserId);
+        AcquireUser(session);
+
+        // The node's subscription to user events is in effect before the conversations are listed: a conversation
+        // gained after the listing arrives as an event (the node subscribes when it starts; complete ever after).
+        await SubscribeUserEventsAsync();
         var views = (await _conversationReads.ReadAsync([session.UserId], ct)).GetValueOrDefault(session.UserId) ?? [];
         if (resume is not null)
         {
@@ -434,7 +440,5 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
             Sessions = Sessions.Where(s => s != session).ToArray();
             return true;
         }
-
-        public Task Bound { get; set; } = Task.CompletedTask;
     }
 }

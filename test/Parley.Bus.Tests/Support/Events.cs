@@ -8,9 +8,6 @@ public static class Events
     /// <summary>A conversation topic no other test uses.</summary>
     public static BusTopic NewConversation() => BusTopic.ForConversation("c" + Guid.NewGuid().ToString("N")[..12]);
 
-    /// <summary>A user topic no other test uses.</summary>
-    public static BusTopic NewUser() => BusTopic.ForUser("u" + Guid.NewGuid().ToString("N")[..12]);
-
     /// <summary>A message event of <paramref name="topic"/> with the given seq, as <paramref name="origin"/> would publish it.</summary>
     public static BusEvent Message(BusTopic topic, long seq, string origin) =>
         new(BusEventKind.Message, topic.Id, seq, "", origin, Encoding.UTF8.GetBytes($"{{\"op\":\"msg\",\"conv\":\"{topic.Id}\",\"seq\":{seq}}}"));
