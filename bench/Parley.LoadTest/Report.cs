@@ -100,7 +100,7 @@ public static class Report
         // ---- idle ----
         md.AppendLine("## Idle connections");
         md.AppendLine();
-        md.AppendLine($"{N(run.Sizes.IdleConnections)} authenticated connections on one server process (Parley: `hello` answered and `synced`; Socket.IO: namespace connected; SignalR: handshake done), held {N(run.Sizes.IdleHoldMs / 1000.0)} s with each server's own heartbeat. Memory is read before connecting and after the hold, each time after a forced full collection (`/debug/memory`: .NET `GC.GetTotalMemory` after a compacting collection; Node.js `heapUsed + external` after `gc()`), and RSS from `/proc`. Per connection = difference ÷ connections.");
+        md.AppendLine($"{N(run.Sizes.IdleConnections)} authenticated connections on one server process (Parley: `hello` answered and `synced`; Socket.IO: namespace connected; SignalR: handshake done), held {N(run.Sizes.IdleHoldMs / 1000.0)} s with each server's own heartbeat. Memory is read before connecting and after the hold, each time after a forced full collection (`/debug/memory`: .NET `GC.GetTotalMemory` after a compacting collection, the last one in the runtime's aggressive mode, which also returns the collector's free committed memory to the OS; Node.js `heapUsed + external` after `gc()`), and RSS from `/proc`. Per connection = difference ÷ connections.");
         md.AppendLine();
         md.AppendLine("| | connected | heap per connection | RSS per connection | idle CPU (ms/s per 1,000 connections) | connect p99 |");
         md.AppendLine("|---|---|---|---|---|---|");

@@ -5,7 +5,7 @@ using Parley.Testing;
 
 namespace Parley.Server.Tests;
 
-/// <summary>The histogram behind a node's own timing, and <c>/debug/latency</c> on a real node.</summary>
+/// <summary>The histogram behind a node's own timing, and <c>/debug/latency</c> and <c>/debug/memory</c> on a real node.</summary>
 [Trait("Tier", "Server")]
 public sealed class NodeTimingTests
 {
@@ -129,12 +129,56 @@ public sealed class NodeTimingTests
     }
 
     [Fact]
-    public async Task Timing_is_not_served_unless_diagnostics_are_on()
+    public async Task Timing_and_memory_are_not_served_unless_diagnostics_are_on()
     {
         await using var server = await ParleyTestServer.StartAsync();
         using var http = new HttpClient { BaseAddress = server.BaseUri };
-        var answer = await http.GetAsync(new Uri("/debug/latency", UriKind.Relative));
-        Assert.Equal(HttpStatusCode.NotFound, answer.StatusCode);
+        foreach (var path in new[] { "/debug/latency", "/debug/memory" })
+        {
+            var answer = await http.GetAsync(new Uri(path, UriKind.Relative));
+            Assert.Equal(HttpStatusCode.NotFound, answer.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task The_memory_reading_counts_live_connections_after_a_collection()
+    {
+        await using var server = await ParleyTestServer.StartAsync(new Dictionary<string, string?> { ["DiagnosticsEndpoint"] = "true" });
+        using var api = new ApiClient(server.BaseUri);
+        using var http = new HttpClient { BaseAddress = server.BaseUri };
+        var alice = await api.RegisterAsync("alice");
+        var bob = await api.RegisterAsync("bob");
+        await using var a = await WsTestClient.ConnectAndHelloAsync(server.WsUri, alice.Token);
+        var b = await WsTestClient.ConnectAndHelloAsync(server.WsUri, bob.Token);
+
+        using (var two = await ReadMemoryAsync(http))
+        {
+            var root = two.RootElement;
+            Assert.Equal(2, root.GetProperty("connections").GetInt32());
+            var heap = root.GetProperty("gcHeapBytes").GetInt64();
+            Assert.True(heap > 0);
+            Assert.True(root.GetProperty("gcCommittedBytes").GetInt64() >= heap);
+            Assert.True(root.GetProperty("rssBytes").GetInt64() > heap);
+        }
+
+        await b.DisposeAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var connections = 2;
+        while (connections != 1 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            using var one = await ReadMemoryAsync(http);
+            connections = one.RootElement.GetProperty("connections").GetInt32();
+        }
+
+        Assert.Equal(1, connections);
+    }
+
+    private static async Task<JsonDocument> ReadMemoryAsync(HttpClient http)
+    {
+        var answer = await http.GetAsync(new Uri("/debug/memory", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        return JsonDocument.Parse(await answer.Content.ReadAsStringAsync());
     }
 
     private static void AssertNear(double expected, double actual) =>

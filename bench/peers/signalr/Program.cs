@@ -21,7 +21,7 @@ app.MapGet("/debug/memory", (ConnectionCounter counter) =>
 {
     GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
     GC.WaitForPendingFinalizers();
-    GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+    GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     using var self = Process.GetCurrentProcess();
     return Results.Text($"{{\"gcHeapBytes\":{GC.GetTotalMemory(false)},\"rssBytes\":{self.WorkingSet64},\"connections\":{counter.Count}}}", "application/json");
 });
