@@ -14,13 +14,24 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>The cluster.</summary>
     public ParleyCluster Cluster { get; private set; } = null!;
 
+    /// <summary>
+    /// The node (0-based) that commits with four PostgreSQL writers (<c>Parley:PostgresWriters</c>) where the others use
+    /// the default one, so every test through it also covers appends to different conversations committing at once.
+    /// </summary>
+    public const int FourWriterNode = 2;
+
     /// <summary>REST through nginx.</summary>
     public ApiClient Api => Cluster.Api;
 
     /// <summary>The nodes.</summary>
     public IReadOnlyList<ClusterNode> Nodes => Cluster.Nodes;
 
-    public async Task InitializeAsync() => Cluster = await ParleyCluster.StartAsync();
+    public async Task InitializeAsync() => Cluster = await ParleyCluster.StartAsync(new ParleyClusterOptions
+    {
+        ConfigureNode = (_, index) => index == FourWriterNode + 1
+            ? new NodeOverrides(new Dictionary<string, string> { ["PostgresWriters"] = "4" }, new Dictionary<string, string>())
+            : null,
+    });
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 

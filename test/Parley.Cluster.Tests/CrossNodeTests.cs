@@ -55,6 +55,64 @@ public sealed class CrossNodeTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Concurrent_sends_to_several_rooms_through_a_node_with_four_store_writers_stay_gapless_and_in_order()
+    {
+        const int rooms = 4, senders = 4, perRoom = 6;
+        var users = await fixture.UsersAsync(senders + 1, "writers");
+        var convs = new string[rooms];
+        for (var r = 0; r < rooms; r++)
+        {
+            convs[r] = await fixture.RoomAsync(users);
+        }
+
+        // The watcher sits on another node: it sees what the four-writer node committed through the bus and the store.
+        await using var watcher = await ClusterFixture.ConnectAsync(users[senders], fixture.Nodes[0]);
+        var clients = new WsTestClient[senders];
+        for (var s = 0; s < senders; s++)
+        {
+            clients[s] = await ClusterFixture.ConnectAsync(users[s], fixture.Nodes[ClusterFixture.FourWriterNode]);
+        }
+
+        try
+        {
+            // Every sender goes round the rooms, all senders at once: appends to all four rooms are in flight together.
+            await Task.WhenAll(clients.Select((client, s) => Task.Run(async () =>
+            {
+                for (var k = 0; k < perRoom; k++)
+                {
+                    foreach (var conv in convs)
+                    {
+                        var ack = await client.SendMessageAsync(conv, $"{s}:{k}");
+                        Assert.Equal("ack", ack.Op());
+                    }
+                }
+            })));
+
+            const int expected = senders * perRoom;
+            foreach (var conv in convs)
+            {
+                await Eventually.HoldsAsync(() => watcher.Seqs(conv).Count >= expected, Wait, () => $"{expected} messages in {conv}; got {string.Join(",", watcher.Seqs(conv))}");
+                Assert.True(watcher.Seqs(conv).IsExactly1To(expected), string.Join(",", watcher.Seqs(conv)));
+
+                // Each sender's messages keep the order it sent them in.
+                var bodies = watcher.Messages(conv).Select(m => m.Str("body")!).ToList();
+                for (var s = 0; s < senders; s++)
+                {
+                    var own = bodies.Where(b => b.StartsWith($"{s}:", StringComparison.Ordinal)).ToList();
+                    Assert.Equal(Enumerable.Range(0, perRoom).Select(k => $"{s}:{k}"), own);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_dm_opened_on_one_node_reaches_the_peer_on_another_and_both_directions_deliver()
     {
         var (alice, bob) = await TwoAsync();

@@ -25,7 +25,7 @@ internal static class Backends
         // campaign, cutoff-postgres). The minimum covers as many blocked threads as the store runs statements at once.
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
-        return new PostgresChatStore(new PostgresStoreOptions { ConnectionString = Required(s.Postgres, "Parley:Postgres") });
+        return new PostgresChatStore(new PostgresStoreOptions { ConnectionString = Required(s.Postgres, "Parley:Postgres"), MaxConcurrentAppends = s.PostgresWriters });
     }
 
     public static IMessageBus CreateBus(ServerSettings s, string nodeId, ILoggerFactory logs) => s.Bus.ToLowerInvariant() switch

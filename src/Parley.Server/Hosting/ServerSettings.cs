@@ -12,6 +12,9 @@ public sealed class ServerSettings
     /// <summary>Npgsql connection string.</summary>
     public string Postgres { get; set; } = "";
 
+    /// <summary>PostgreSQL append batches a node commits at once (its group-commit writers; one conversation always uses one).</summary>
+    public int PostgresWriters { get; set; } = 1;
+
     /// <summary><c>memory</c> (default) or <c>rabbitmq</c>.</summary>
     public string Bus { get; set; } = "memory";
 
