@@ -11,5 +11,5 @@ public sealed class PostgresStoreOptions
     public string ConnectionString { get; set; } = "";
 
     /// <summary>How many append batches may run at once; advertised as <see cref="IChatStore.MaxConcurrentAppends"/>.</summary>
-    public int MaxConcurrentAppends { get; set; } = 1;
+    public int MaxConcurrentAppends { get; set; } = 4;
 }

@@ -15,10 +15,10 @@ public sealed class ClusterFixture : IAsyncLifetime
     public ParleyCluster Cluster { get; private set; } = null!;
 
     /// <summary>
-    /// The node (0-based) that commits with four PostgreSQL writers (<c>Parley:PostgresWriters</c>) where the others use
-    /// the default one, so every test through it also covers appends to different conversations committing at once.
+    /// The node (0-based) that commits with one PostgreSQL writer (<c>Parley:PostgresWriters</c>) where the others use
+    /// the default four, so the tests cover both: one loop for every conversation, and conversations committing at once.
     /// </summary>
-    public const int FourWriterNode = 2;
+    public const int OneWriterNode = 2;
 
     /// <summary>REST through nginx.</summary>
     public ApiClient Api => Cluster.Api;
@@ -28,8 +28,8 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync() => Cluster = await ParleyCluster.StartAsync(new ParleyClusterOptions
     {
-        ConfigureNode = (_, index) => index == FourWriterNode + 1
-            ? new NodeOverrides(new Dictionary<string, string> { ["PostgresWriters"] = "4" }, new Dictionary<string, string>())
+        ConfigureNode = (_, index) => index == OneWriterNode + 1
+            ? new NodeOverrides(new Dictionary<string, string> { ["PostgresWriters"] = "1" }, new Dictionary<string, string>())
             : null,
     });
 

@@ -55,7 +55,7 @@ public sealed class CrossNodeTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Concurrent_sends_to_several_rooms_through_a_node_with_four_store_writers_stay_gapless_and_in_order()
+    public async Task Concurrent_sends_to_several_rooms_through_four_store_writers_stay_gapless_and_in_order_on_a_one_writer_node()
     {
         const int rooms = 4, senders = 4, perRoom = 6;
         var users = await fixture.UsersAsync(senders + 1, "writers");
@@ -65,12 +65,13 @@ public sealed class CrossNodeTests(ClusterFixture fixture)
             convs[r] = await fixture.RoomAsync(users);
         }
 
-        // The watcher sits on another node: it sees what the four-writer node committed through the bus and the store.
-        await using var watcher = await ClusterFixture.ConnectAsync(users[senders], fixture.Nodes[0]);
+        // The senders' node commits with four writers (the default); the watcher sits on the one-writer node and sees
+        // what was committed through the bus and the store; its own sends afterwards commit in its one loop.
+        await using var watcher = await ClusterFixture.ConnectAsync(users[senders], fixture.Nodes[ClusterFixture.OneWriterNode]);
         var clients = new WsTestClient[senders];
         for (var s = 0; s < senders; s++)
         {
-            clients[s] = await ClusterFixture.ConnectAsync(users[s], fixture.Nodes[ClusterFixture.FourWriterNode]);
+            clients[s] = await ClusterFixture.ConnectAsync(users[s], fixture.Nodes[0]);
         }
 
         try
@@ -101,6 +102,15 @@ public sealed class CrossNodeTests(ClusterFixture fixture)
                     var own = bodies.Where(b => b.StartsWith($"{s}:", StringComparison.Ordinal)).ToList();
                     Assert.Equal(Enumerable.Range(0, perRoom).Select(k => $"{s}:{k}"), own);
                 }
+            }
+
+            // The one-writer node's sends continue each room's seq without a gap, and reach the senders' node.
+            foreach (var conv in convs)
+            {
+                var ack = await watcher.SendMessageAsync(conv, "from the one-writer node");
+                Assert.Equal("ack", ack.Op());
+                Assert.Equal(expected + 1, ack.Long("seq"));
+                await Eventually.HoldsAsync(() => clients[0].Seqs(conv).Contains(expected + 1), Wait, () => $"seq {expected + 1} of {conv} on the senders' node");
             }
         }
         finally
