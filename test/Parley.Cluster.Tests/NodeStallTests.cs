@@ -14,10 +14,25 @@ public sealed class NodeStallTests
     [Fact]
     public async Task A_node_that_stood_still_for_four_heartbeats_keeps_the_open_sockets_that_answer_its_pings()
     {
-        await using var cluster = await ParleyCluster.StartAsync(new ParleyClusterOptions { Nodes = 1, Settings = new Dictionary<string, string> { ["HeartbeatMs"] = "500" } });
+        await using var cluster = await ParleyCluster.StartAsync(new ParleyClusterOptions
+        {
+            Nodes = 1,
+            Settings = new Dictionary<string, string> { ["HeartbeatMs"] = "500" },
+            ConfigureNode = (_, _) => new NodeOverrides(new Dictionary<string, string>(), new Dictionary<string, string> { ["Logging__LogLevel__Parley.Server.WebSockets"] = "Debug" }),
+        });
         var node = cluster.Nodes[0];
         var user = await cluster.Api.RegisterAsync("stall");
-        await using var ws = await WsTestClient.ConnectAndHelloAsync(node.WsUri, user.Token);
+        WsTestClient ws;
+        try
+        {
+            ws = await WsTestClient.ConnectAndHelloAsync(node.WsUri, user.Token);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidOperationException($"{e.Message}\n{cluster.Diagnostics()}", e);
+        }
+
+        await using var client = ws;
 
         node.Pause();
         await Task.Delay(TimeSpan.FromSeconds(2));
@@ -25,8 +40,19 @@ public sealed class NodeStallTests
 
         // Three periods after the node runs again: one that counted its own stall as silence drops the socket at once.
         await Task.Delay(TimeSpan.FromSeconds(1.5));
-        Assert.False(ws.Closed.IsCompleted, "the node closed a socket that answered its pings");
-        await ws.SendAsync(new { op = "ping", t = 3 });
-        Assert.Equal(3, (await ws.WaitForOpAsync("pong")).Long("t"));
+        if (ws.Closed.IsCompleted)
+        {
+            Assert.Fail($"the node closed a socket that answered its pings ({await ws.Closed}, '{ws.Socket.CloseStatusDescription}')\n{cluster.Diagnostics()}");
+        }
+
+        try
+        {
+            await ws.SendAsync(new { op = "ping", t = 3 });
+            Assert.Equal(3, (await ws.WaitForOpAsync("pong")).Long("t"));
+        }
+        catch (Exception e) when (e is System.Net.WebSockets.WebSocketException or TimeoutException)
+        {
+            Assert.Fail($"the socket failed after the stall: {e.Message}\n{cluster.Diagnostics()}");
+        }
     }
 }

@@ -31,6 +31,19 @@ public sealed class NodeStartupTests
         Assert.InRange(flaky.InitializeCalls, 2, 5);
     }
 
+    [Fact]
+    public async Task A_postgres_store_without_a_writer_is_refused_by_name_before_connecting()
+    {
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ParleyTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Store"] = "postgres",
+            ["Postgres"] = "Host=127.0.0.1;Port=1",
+            ["PostgresWriters"] = "0",
+            ["JwtKey"] = new string('k', 40),
+        }));
+        Assert.Contains("Parley:PostgresWriters must be at least 1", e.Message, StringComparison.Ordinal);
+    }
+
     private static SqliteChatStore Sqlite() => new(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("startup"), "parley.db") });
 
     /// <summary>An <see cref="IChatStore"/> whose first <c>InitializeAsync</c> calls fail as unavailable; everything else goes to the real store.</summary>

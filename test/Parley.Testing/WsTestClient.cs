@@ -46,6 +46,9 @@ public sealed class WsTestClient : IAsyncDisposable
     /// <summary>Completes with the close status when the server closes the socket (null when it was torn down).</summary>
     public Task<WebSocketCloseStatus?> Closed => _closed.Task;
 
+    /// <summary>What ended the read loop when the socket was torn down rather than closed (null otherwise).</summary>
+    public Exception? Failure { get; private set; }
+
     /// <summary>The underlying socket.</summary>
     public ClientWebSocket Socket => _ws;
 
@@ -76,8 +79,10 @@ public sealed class WsTestClient : IAsyncDisposable
         if (finished != synced)
         {
             var errors = string.Join(", ", client.All.Where(f => f.Op() == "error").Select(f => f.GetRawText()));
+            var close = $"closed {client._ws.CloseStatus?.ToString() ?? "without a close frame"} '{client._ws.CloseStatusDescription}'"
+                + (client.Failure is { } failure ? $", {failure.GetType().Name}: {failure.Message} {failure.InnerException?.Message}" : "");
             await client.DisposeAsync();
-            throw new InvalidOperationException("hello refused: " + errors);
+            throw new InvalidOperationException($"hello refused ({close}): {errors}");
         }
 
         await synced;
@@ -218,6 +223,7 @@ public sealed class WsTestClient : IAsyncDisposable
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
         {
+            Failure = e;
             _closed.TrySetResult(_ws.CloseStatus);
         }
         finally

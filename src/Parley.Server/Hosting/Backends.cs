@@ -23,6 +23,11 @@ internal static class Backends
         // With the pool's default minimum (one thread per core) each such block stalled the node's other work for the
         // pool's slow thread injection, and sends were answered over a second after their 4 s deadline (fault
         // campaign, cutoff-postgres). The minimum covers as many blocked threads as the store runs statements at once.
+        if (s.PostgresWriters < 1)
+        {
+            throw new InvalidOperationException($"Parley:PostgresWriters must be at least 1, not {s.PostgresWriters}");
+        }
+
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
         return new PostgresChatStore(new PostgresStoreOptions { ConnectionString = Required(s.Postgres, "Parley:Postgres"), MaxConcurrentAppends = s.PostgresWriters });

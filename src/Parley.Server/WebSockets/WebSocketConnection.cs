@@ -169,6 +169,7 @@ internal sealed partial class WebSocketConnection : IFrameSink, ILiveLinked<WebS
         if (silent > 2 * periodMs)
         {
             // Its close frame would go unanswered, so the connection is torn down at once.
+            Log.LogDebug("keep-alive: dropping a connection silent for {SilentMs} ms (heard {HeardMs} ms ago, node resumed {ResumedMs} ms ago)", silent, now - Volatile.Read(ref _lastHeard), now - resumedAt);
             Close(WsCloseCodes.GoingAway, "no answer to pings");
             AbortTransport();
             return;
