@@ -9,8 +9,9 @@ namespace Parley.Server.Api;
 /// collection pauses the node, and the figures describe the deployment.
 /// <c>GET /debug/memory</c> forces a full, compacting collection (the second in the aggressive mode, which also gives
 /// the collector's free committed memory back to the OS, so the resident set counts what is held) and answers the
-/// managed heap size, the process's resident set and the live connection count. <c>GET /debug/latency</c> answers where this node's acknowledged sends
-/// spent their time since start (or the last <c>?reset=true</c>, which starts the counts afresh after answering).
+/// managed heap size, the process's resident set and the live connection count. <c>GET /debug/latency</c> answers
+/// where this node's acknowledged sends spent their time since start (or the last <c>?reset=true</c>, which starts the
+/// counts afresh after answering).
 /// </summary>
 internal static class DiagnosticsApi
 {

@@ -13,7 +13,7 @@ public sealed class ServerSettings
     public string Postgres { get; set; } = "";
 
     /// <summary>PostgreSQL append batches a node commits at once (its group-commit writers; one conversation always uses one).</summary>
-    public int PostgresWriters { get; set; } = 4;
+    public int PostgresWriters { get; set; } = new Parley.Store.Postgres.PostgresStoreOptions().MaxConcurrentAppends;
 
     /// <summary><c>memory</c> (default) or <c>rabbitmq</c>.</summary>
     public string Bus { get; set; } = "memory";
