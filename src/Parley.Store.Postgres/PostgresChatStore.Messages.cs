@@ -7,7 +7,8 @@ namespace Parley.Store.Postgres;
 public sealed partial class PostgresChatStore
 {
     // See PostgresSchema.AppendFunction: locks, membership and duplicate checks, seqs and inserts in one statement.
-    private const string AppendSql = "SELECT o_outcome, o_seq, o_id, o_name, o_body, o_ts, o_node FROM parley_append(@convs, @senders, @keys, @ids, @names, @bodies, @ts, @nodes)";
+    // Positional parameters: Npgsql sends the text as it is, without parsing it for names on every call.
+    private const string AppendSql = "SELECT o_outcome, o_seq, o_id, o_name, o_body, o_ts, o_node FROM parley_append($1, $2, $3, $4, $5, $6, $7, $8)";
 
     /// <inheritdoc />
     public Task<IReadOnlyList<AppendResult>> AppendBatchAsync(IReadOnlyList<AppendRequest> batch, CancellationToken ct)
@@ -38,16 +39,19 @@ public sealed partial class PostgresChatStore
     /// </summary>
     private async Task<IReadOnlyList<AppendResult>> AppendOnceAsync(IReadOnlyList<AppendRequest> batch, CancellationToken ct)
     {
+        var n = batch.Count;
+        string[] convs = new string[n], senders = new string[n], keys = new string[n], ids = new string[n], names = new string[n],
+            bodies = new string[n], nodes = new string[n];
+        var ts = new long[n];
+        for (var k = 0; k < n; k++)
+        {
+            var req = batch[k];
+            (convs[k], senders[k], keys[k], ids[k], names[k], bodies[k], ts[k], nodes[k]) =
+                (req.Conv, req.SenderId, req.ClientMsgId, req.MessageId, req.SenderName, req.Body, req.Ts, req.Node);
+        }
+
         await using var cmd = _dataSource.CreateCommand(AppendSql);
-        AddParameters(cmd, [
-            P("convs", batch.Select(r => r.Conv).ToArray()),
-            P("senders", batch.Select(r => r.SenderId).ToArray()),
-            P("keys", batch.Select(r => r.ClientMsgId).ToArray()),
-            P("ids", batch.Select(r => r.MessageId).ToArray()),
-            P("names", batch.Select(r => r.SenderName).ToArray()),
-            P("bodies", batch.Select(r => r.Body).ToArray()),
-            P("ts", batch.Select(r => r.Ts).ToArray()),
-            P("nodes", batch.Select(r => r.Node).ToArray())]);
+        AddParameters(cmd, [Positional(convs), Positional(senders), Positional(keys), Positional(ids), Positional(names), Positional(bodies), Positional(ts), Positional(nodes)]);
         var results = new AppendResult[batch.Count];
         var i = 0;
         await using (var r = await cmd.ExecuteReaderAsync(ct))

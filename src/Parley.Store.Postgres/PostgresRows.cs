@@ -16,6 +16,9 @@ internal static class PostgresRows
     /// <summary>A strongly typed parameter (arrays map to PostgreSQL arrays, e.g. <c>string[]</c> to <c>text[]</c>).</summary>
     public static NpgsqlParameter<T> P<T>(string name, T value) => new(name, value);
 
+    /// <summary>A strongly typed parameter for <c>$1</c>-style placeholders, bound in the order added.</summary>
+    public static NpgsqlParameter<T> Positional<T>(T value) => new() { TypedValue = value };
+
     /// <summary>A batch command with parameters.</summary>
     public static NpgsqlBatchCommand Statement(string sql, params NpgsqlParameter[] parameters)
     {
