@@ -17,7 +17,7 @@ public sealed class NodeStallTests
         await using var cluster = await ParleyCluster.StartAsync(new ParleyClusterOptions
         {
             Nodes = 1,
-            Settings = new Dictionary<string, string> { ["HeartbeatMs"] = "500" },
+            Settings = new Dictionary<string, string> { ["HeartbeatMs"] = "1000" },
             ConfigureNode = (_, _) => new NodeOverrides(new Dictionary<string, string>(), new Dictionary<string, string> { ["Logging__LogLevel__Parley.Server.WebSockets"] = "Debug" }),
         });
         var node = cluster.Nodes[0];
@@ -34,12 +34,14 @@ public sealed class NodeStallTests
 
         await using var client = ws;
 
+        // Four periods still: twice what a silent socket is allowed. (A one-second period leaves a loaded machine a
+        // whole second to answer each ping; with half a second a starved test process was, rarely, dropped for that.)
         node.Pause();
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await Task.Delay(TimeSpan.FromSeconds(4));
         node.Resume();
 
         // Three periods after the node runs again: one that counted its own stall as silence drops the socket at once.
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await Task.Delay(TimeSpan.FromSeconds(3));
         if (ws.Closed.IsCompleted)
         {
             Assert.Fail($"the node closed a socket that answered its pings ({await ws.Closed}, '{ws.Socket.CloseStatusDescription}')\n{cluster.Diagnostics()}");
