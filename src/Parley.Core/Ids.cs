@@ -16,7 +16,7 @@ public static class Ids
     private const int BlockBytes = 4096;
 
     [ThreadStatic]
-    private static RandomBlock? t_block;
+    private static RandomBlock? _block;
 
     /// <summary>A new id: <paramref name="prefix"/> followed by <paramref name="randomChars"/> random characters (6 bits each).</summary>
     public static string New(string prefix, int randomChars = 16)
@@ -34,7 +34,7 @@ public static class Ids
                 return;
             }
 
-            Encode((t_block ??= new RandomBlock()).Take(chars.Length), chars);
+            Encode((_block ??= new RandomBlock()).Take(chars.Length), chars);
         });
     }
 
