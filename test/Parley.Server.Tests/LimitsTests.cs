@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using System.Text;
+using Microsoft.Data.Sqlite;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -123,6 +124,54 @@ public sealed class LimitsTests
         await WaitUntilAsync(() => server.Node.Hub.SessionCount == 1);
         // Never reading means never answering the server's pings.
         await WaitUntilAsync(() => server.Node.Hub.SessionCount == 0, 5_000);
+    }
+
+    [Fact]
+    public async Task A_peer_whose_answers_wait_unread_behind_a_slow_store_is_kept()
+    {
+        // The receive loop stops reading while a connection has its 256 ops in flight; here they wait for the store's
+        // write lock, which the test holds for six heartbeat periods. The client keeps answering pings, but the answers
+        // stay unread in the socket: the keep-alive must see them there rather than drop the peer as silent.
+        var db = Path.Combine(TestPorts.NewTempDir("slowstore"), "parley.db");
+        var (server, api) = await StartAsync(new()
+        {
+            ["HeartbeatMs"] = "300", ["SqlitePath"] = db, ["SendRatePerSecond"] = "100000", ["SendBurst"] = "100000",
+        });
+        await using var _ = server;
+        using var __ = api;
+        var user = await api.RegisterAsync("patient");
+        var room = await api.CreateRoomAsync(user);
+        await using var ws = await WsTestClient.ConnectAndHelloAsync(server.WsUri, user.Token);
+
+        const int Sends = 300;
+        await using (var writer = new SqliteConnection($"Data Source={db}"))
+        {
+            await writer.OpenAsync();
+            await using (var begin = writer.CreateCommand())
+            {
+                begin.CommandText = "BEGIN IMMEDIATE";
+                await begin.ExecuteNonQueryAsync();
+            }
+
+            for (var i = 0; i < Sends; i++)
+            {
+                await ws.SendAsync(new { op = "send", conv = room, clientMsgId = $"held-{i}", body = $"m{i}" });
+            }
+
+            await Task.Delay(1_800);
+            Assert.False(ws.Closed.IsCompleted, $"dropped while its pongs waited unread (close {ws.Socket.CloseStatus})");
+            Assert.DoesNotContain(ws.All, f => f.Op() == "ack");
+            await using var rollback = writer.CreateCommand();
+            rollback.CommandText = "ROLLBACK";
+            await rollback.ExecuteNonQueryAsync();
+        }
+
+        // Acked once the lock is gone, on the same connection: nothing was refused or lost while it waited.
+        await WaitUntilAsync(() => ws.All.Count(f => f.Op() == "ack") == Sends, 30_000);
+        Assert.Equal(Sends, ws.All.Where(f => f.Op() == "ack").Select(f => f.Str("clientMsgId")).Distinct().Count());
+        Assert.DoesNotContain(ws.All, f => f.Op() == "error");
+        Assert.False(ws.Closed.IsCompleted);
+        Assert.Equal(Sends, (await api.AllMessagesAsync(user, room)).Count);
     }
 
     [Fact]

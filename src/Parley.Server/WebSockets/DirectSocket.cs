@@ -36,6 +36,30 @@ internal sealed class DirectSocket : IDuplexPipe, ILiveLinked<DirectSocket>
     /// <inheritdoc cref="LivePrev"/>
     public DirectSocket? LiveNext { get; set; }
 
+    /// <summary>
+    /// Whether bytes have arrived that nothing has read yet: the peer is talking even though the reader has not seen it
+    /// (its loop waits for a store or a busy node). One system call; meant for the keep-alive's rare "silent?" question.
+    /// </summary>
+    public bool HasUnreadInput
+    {
+        get
+        {
+            if (Volatile.Read(ref _closed) != 0)
+            {
+                return false;
+            }
+
+            try
+            {
+                return _socket.Available > 0;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return false;
+            }
+        }
+    }
+
     /// <summary>Tears the connection down at once (a silent peer, one that does not take the close): pending reads and sends fail.</summary>
     public void Abort()
     {

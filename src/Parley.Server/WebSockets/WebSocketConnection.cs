@@ -161,13 +161,21 @@ internal sealed partial class WebSocketConnection : IFrameSink, ILiveLinked<WebS
     /// <summary>
     /// The keep-alive's visit: drops the connection when nothing has arrived for two periods; pings it when nothing has
     /// arrived for one and it was not pinged in the last period. Silence is counted from <paramref name="resumedAt"/> at
-    /// the earliest: the node's own stall is not the peer's.
+    /// the earliest: the node's own stall is not the peer's. Nor is its own slowness: "arrived" is what the receive loop
+    /// last read, so before a drop the socket is asked for bytes that came but were not read yet (a loop held up by a
+    /// slow store, or starved on a busy node); a peer whose answers wait there is not silent, and is kept. (Only a direct
+    /// socket can be asked: a connection Kestrel serves, over TLS say, has its bytes read into Kestrel's buffers.)
     /// </summary>
     internal void Heartbeat(long now, long periodMs, long resumedAt)
     {
         var silent = now - Math.Max(Volatile.Read(ref _lastHeard), resumedAt);
         if (silent > 2 * periodMs)
         {
+            if (_owner is DirectSocket { HasUnreadInput: true })
+            {
+                return;
+            }
+
             // Its close frame would go unanswered, so the connection is torn down at once.
             Log.LogDebug("keep-alive: dropping a connection silent for {SilentMs} ms (heard {HeardMs} ms ago, node resumed {ResumedMs} ms ago)", silent, now - Volatile.Read(ref _lastHeard), now - resumedAt);
             Close(WsCloseCodes.GoingAway, "no answer to pings");
