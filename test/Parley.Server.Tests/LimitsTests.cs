@@ -135,7 +135,10 @@ public sealed class LimitsTests
         var db = Path.Combine(TestPorts.NewTempDir("slowstore"), "parley.db");
         var (server, api) = await StartAsync(new()
         {
-            ["HeartbeatMs"] = "300", ["SqlitePath"] = db, ["SendRatePerSecond"] = "100000", ["SendBurst"] = "100000",
+            ["HeartbeatMs"] = "300",
+            ["SqlitePath"] = db,
+            ["SendRatePerSecond"] = "100000",
+            ["SendBurst"] = "100000",
         });
         await using var _ = server;
         using var __ = api;
