@@ -15,6 +15,59 @@ public static class Report
 
     private static string Kib(double bytes) => double.IsFinite(bytes) ? (bytes / 1024).ToString("0.00", CultureInfo.InvariantCulture) + " KiB" : "n/a";
 
+    /// <summary>
+    /// What bounds Parley's fan-out and direct figures, computed from this run's own measurements, so the explanation
+    /// stays true to the figures it explains.
+    /// </summary>
+    private static void WriteLimits(StringBuilder md, RunResult run, Func<string, string, string, double> fig, Func<string, string, ScenarioResult?> get)
+    {
+        var small = get("fanout-small", "parley");
+        var large = get("fanout-large", "parley");
+        var direct = get("direct-latency", "parley");
+        if (small is null && large is null && direct is null)
+        {
+            return;
+        }
+
+        md.AppendLine("## What bounds Parley's fan-out and direct figures (computed from this run)");
+        md.AppendLine();
+        var floor = fig("fanout-small", "parley", "sendFloorMicroseconds");
+        if (!(floor > 0) && run.SendFloor is { } runFloor)
+        {
+            floor = runFloor["cpuMicrosecondsPerSend"];
+        }
+
+        if (small is not null && large is not null && floor > 0)
+        {
+            // Beyond the send, a delivery costs a part per delivery (a) and its share of a part per message (m):
+            // rest = a + m / room size. Two room sizes give both parts.
+            var (sizeS, sizeL) = (fig("fanout-small", "parley", "roomSize"), fig("fanout-large", "parley", "roomSize"));
+            var restS = 1e6 / fig("fanout-small", "parley", "deliveriesPerServerCpuSecond") - floor;
+            var restL = 1e6 / fig("fanout-large", "parley", "deliveriesPerServerCpuSecond") - floor;
+            var perMessage = (restS - restL) / (1 / sizeS - 1 / sizeL);
+            var perDelivery = restL - perMessage / sizeL;
+            md.AppendLine($"- **Fan-out.** A delivery written with a `send()` of its own costs at least the machine's floor, {N(floor, "0.00")} µs of CPU right before Parley's fan-out: at most {N(1e6 / floor)} deliveries per CPU-second for a server that did nothing else, against a target of 150,000. Beyond the send Parley paid {N(restS, "0.0")} µs per delivery in rooms of {N(sizeS)} and {N(restL, "0.0")} µs in rooms of {N(sizeL)}. Read as a part per delivery plus a part per message shared by the room, that is " +
+                (perMessage > 0 && perDelivery > 0
+                    ? $"{N(perDelivery, "0.0")} µs per delivery (the route's loop and each socket's write path) and {N(perMessage)} µs of the two nodes' CPU per message (receiving it, one PostgreSQL commit, the ack, the broker hop to the other node, and the thread and process wake-ups between them), {N(perMessage / sizeS, "0.0")} µs of each delivery in rooms of {N(sizeS)}."
+                    : "not separable in this run (the two room sizes' figures are inside each other's noise)."));
+        }
+
+        if (direct is not null)
+        {
+            var sent = direct.Figure("offered");
+            var server = direct.Figure("serverCpuSeconds") / sent * 1e6;
+            var backends = direct.Figure("backendCpuSeconds") / sent * 1e6;
+            var rate = direct.Figure("offeredPerSecond");
+            var commit = direct.Figure("node.commit.p50Us") / 1000;
+            md.AppendLine($"- **Direct.** At {N(rate)}/s each acked message cost the two nodes {N(server)} µs of CPU and PostgreSQL, RabbitMQ and Redis {N(backends)} µs: {N(run.Cores)} cores at that cost carry about {N(run.Cores * 1e6 / (server + backends))} messages/s with nothing left for the load generator (the cost per message falls somewhat as the rate rises and wake-ups are shared: the highest step sustained was {N(fig("direct-max", "parley", "maxSustainedPerSecond"))}/s). 20,000/s would need {N(run.Cores * 1e6 / 20_000)} µs per message for everything." +
+                (double.IsFinite(commit)
+                    ? $" The ack's median was {N(direct.AckLatency?.P50Ms ?? double.NaN, "0.00")} ms, of which PostgreSQL's commit (timed by the node) {N(commit, "0.00")} ms: a delivery p50 of 1 ms would leave less than nothing for the rest of the path."
+                    : ""));
+        }
+
+        md.AppendLine();
+    }
+
     public static void Write(RunResult run, string markdownPath, string chartDir, string chartLink)
     {
         Directory.CreateDirectory(chartDir);
@@ -98,6 +151,7 @@ public static class Report
         md.AppendLine("Latency is counted from each message's scheduled send time (open loop: a constant offered rate, whatever the server does),");
         md.AppendLine("so a stall shows up in the percentiles instead of slowing the load down.");
         md.AppendLine();
+        WriteLimits(md, run, Fig, Get);
 
         // ---- idle ----
         md.AppendLine("## Idle connections");
