@@ -20,7 +20,8 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
     /// Running one target's every scenario before the next target's put peers eight minutes apart in each comparison;
     /// scenario-major order puts them one to three minutes apart, and the send floor is measured again right before
     /// each target's fan-out, so the report can show what the machine gave each one. Every target's backends stay up
-    /// for the whole run (idle ones measured at under 0.01 of a core each); only the target being measured has servers.
+    /// for the whole run (Parley's idle PostgreSQL and RabbitMQ sampled under 0.01 of a core while the peers ran); only
+    /// the target being measured has chat servers running.
     /// </remarks>
     public async Task RunAsync(IReadOnlyList<Target> targets, IReadOnlyCollection<string> scenarios)
     {
