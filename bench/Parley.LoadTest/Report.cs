@@ -31,11 +31,7 @@ public static class Report
 
         md.AppendLine("## What bounds Parley's fan-out and direct figures (computed from this run)");
         md.AppendLine();
-        var floor = fig("fanout-small", "parley", "sendFloorMicroseconds");
-        if (!(floor > 0) && run.SendFloor is { } runFloor)
-        {
-            floor = runFloor["cpuMicrosecondsPerSend"];
-        }
+        var floor = FloorBefore(run, fig("fanout-small", "parley", "sendFloorMicroseconds"));
 
         if (small is not null && large is not null && floor > 0)
         {
@@ -67,6 +63,10 @@ public static class Report
 
         md.AppendLine();
     }
+
+    /// <summary>The send floor measured right before a target's fan-out, or the run's one floor for runs made before that.</summary>
+    private static double FloorBefore(RunResult run, double measuredBefore) =>
+        measuredBefore > 0 ? measuredBefore : run.SendFloor?["cpuMicrosecondsPerSend"] ?? double.NaN;
 
     public static void Write(RunResult run, string markdownPath, string chartDir, string chartLink)
     {
@@ -207,9 +207,7 @@ public static class Report
                         continue;
                     }
 
-                    // Runs from before the floor was measured per target have only the run's one floor.
-                    var before = Fig(name, t, "sendFloorMicroseconds");
-                    var send = before > 0 ? before : perSend;
+                    var send = FloorBefore(run, Fig(name, t, "sendFloorMicroseconds"));
                     md.AppendLine($"| {Names[t]} | {N(Fig(name, t, "roomSize"))} | {N(per, "0.0")} µs | {N(send, "0.00")} µs | {N(per - send, "0.0")} µs |");
                 }
             }
