@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Parley.Bus.Tests.Support;
+using Parley.Testing;
 using Xunit;
 
 namespace Parley.Bus.Tests;

@@ -109,8 +109,8 @@ public sealed class RabbitMqClusterTests(ITestOutputHelper output) : IAsyncLifet
         await Eventually.TrueAsync(
             async () => !(await BrokerState.QueuesAsync(_server)).ContainsKey(a.Bus.QueueName),
             TimeSpan.FromSeconds(10),
-            TimeSpan.FromMilliseconds(200),
-            $"queue {a.Bus.QueueName} to be deleted");
+            $"queue {a.Bus.QueueName} to be deleted",
+            TimeSpan.FromMilliseconds(200));
     }
 
     [Fact]

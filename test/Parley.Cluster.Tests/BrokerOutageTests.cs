@@ -51,7 +51,7 @@ public sealed class BrokerOutageTests(ClusterFixture fixture, ITestOutputHelper 
 
             foreach (var ws in new[] { alice, bob })
             {
-                await Eventually.HoldsAsync(() => ws.Seqs(room).Count >= sent, TimeSpan.FromSeconds(20), () => $"{sent} messages; got {ws.Seqs(room).Count}\n{cluster.Diagnostics()}");
+                await Eventually.TrueAsync(() => ws.Seqs(room).Count >= sent, TimeSpan.FromSeconds(20), () => $"{sent} messages; got {ws.Seqs(room).Count}\n{cluster.Diagnostics()}");
                 Assert.True(ws.Seqs(room).IsExactly1To(sent), string.Join(",", ws.Seqs(room)));
                 Assert.False(ws.Closed.IsCompleted, "the client had to reconnect");
             }

@@ -75,25 +75,6 @@ public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
     public const string Name = "cluster";
 }
 
-/// <summary>Waiting for conditions, always with a timeout.</summary>
-public static class Eventually
-{
-    /// <summary>Polls <paramref name="condition"/> every 50 ms until it holds; throws with <paramref name="what"/> after <paramref name="timeout"/>.</summary>
-    public static async Task HoldsAsync(Func<bool> condition, TimeSpan timeout, Func<string> what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"not within {timeout.TotalSeconds} s: {what()}");
-            }
-
-            await Task.Delay(50);
-        }
-    }
-}
-
 /// <summary>Reading what a raw client received.</summary>
 public static class Received
 {

@@ -34,7 +34,7 @@ public sealed class CrossNodeTests(ClusterFixture fixture)
 
             foreach (var client in clients)
             {
-                await Eventually.HoldsAsync(() => client.Seqs(room).Count >= 9, Wait, () => $"9 messages; got {string.Join(",", client.Seqs(room))}\n{fixture.Cluster.Diagnostics()}");
+                await Eventually.TrueAsync(() => client.Seqs(room).Count >= 9, Wait, () => $"9 messages; got {string.Join(",", client.Seqs(room))}\n{fixture.Cluster.Diagnostics()}");
                 Assert.True(client.Seqs(room).IsExactly1To(9), string.Join(",", client.Seqs(room)));
                 var messages = client.Messages(room);
                 for (var i = 0; i < 9; i++)
@@ -92,7 +92,7 @@ public sealed class CrossNodeTests(ClusterFixture fixture)
             const int expected = senders * perRoom;
             foreach (var conv in convs)
             {
-                await Eventually.HoldsAsync(() => watcher.Seqs(conv).Count >= expected, Wait, () => $"{expected} messages in {conv}; got {string.Join(",", watcher.Seqs(conv))}");
+                await Eventually.TrueAsync(() => watcher.Seqs(conv).Count >= expected, Wait, () => $"{expected} messages in {conv}; got {string.Join(",", watcher.Seqs(conv))}");
                 Assert.True(watcher.Seqs(conv).IsExactly1To(expected), string.Join(",", watcher.Seqs(conv)));
 
                 // Each sender's messages keep the order it sent them in.
@@ -110,7 +110,7 @@ public sealed class CrossNodeTests(ClusterFixture fixture)
                 var ack = await watcher.SendMessageAsync(conv, "from the one-writer node");
                 Assert.Equal("ack", ack.Op());
                 Assert.Equal(expected + 1, ack.Long("seq"));
-                await Eventually.HoldsAsync(() => clients[0].Seqs(conv).Contains(expected + 1), Wait, () => $"seq {expected + 1} of {conv} on the senders' node");
+                await Eventually.TrueAsync(() => clients[0].Seqs(conv).Contains(expected + 1), Wait, () => $"seq {expected + 1} of {conv} on the senders' node");
             }
         }
         finally

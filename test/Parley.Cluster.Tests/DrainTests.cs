@@ -42,7 +42,7 @@ public sealed class DrainTests(ClusterFixture fixture, ITestOutputHelper output)
             Assert.Equal(clients.Sum(c => c.Acks.Count), last);
             foreach (var c in clients)
             {
-                await Eventually.HoldsAsync(() => c.Received.Count >= last, Wait, () => $"{c.User.Username} got {c.Received.Count}/{last}\n{cluster.Diagnostics()}");
+                await Eventually.TrueAsync(() => c.Received.Count >= last, Wait, () => $"{c.User.Username} got {c.Received.Count}/{last}\n{cluster.Diagnostics()}");
                 Assert.True(c.ReceivedSeqs().IsExactly1To(last), $"{c.User.Username}: {string.Join(",", c.ReceivedSeqs())}");
             }
 

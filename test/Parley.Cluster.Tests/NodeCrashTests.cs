@@ -72,7 +72,7 @@ public sealed class NodeCrashTests(ClusterFixture fixture, ITestOutputHelper out
             // Every client, the resumed ones included, received every message exactly once and in seq order.
             foreach (var c in clients)
             {
-                await Eventually.HoldsAsync(() => c.Received.Count >= last, Wait, () => $"{c.User.Username} on {c.Client.NodeId} got {c.Received.Count}/{last}\n{cluster.Diagnostics()}");
+                await Eventually.TrueAsync(() => c.Received.Count >= last, Wait, () => $"{c.User.Username} on {c.Client.NodeId} got {c.Received.Count}/{last}\n{cluster.Diagnostics()}");
                 Assert.True(c.ReceivedSeqs().IsExactly1To(last), $"{c.User.Username}: {string.Join(",", c.ReceivedSeqs())}");
             }
 

@@ -67,7 +67,7 @@ public sealed class PostgresOutageTests(ClusterFixture fixture, ITestOutputHelpe
             Assert.DoesNotContain(stored, m => m.Str("clientMsgId") == failed[2] || m.Str("clientMsgId") == "rest-while-down");
             foreach (var ws in new[] { aliceWs, bobWs })
             {
-                await Eventually.HoldsAsync(() => ws.Seqs(room).Count >= 5, Wait, () => string.Join(",", ws.Seqs(room)));
+                await Eventually.TrueAsync(() => ws.Seqs(room).Count >= 5, Wait, () => string.Join(",", ws.Seqs(room)));
                 Assert.True(ws.Seqs(room).IsExactly1To(5), string.Join(",", ws.Seqs(room)));
             }
         }
@@ -118,7 +118,7 @@ public sealed class PostgresOutageTests(ClusterFixture fixture, ITestOutputHelpe
                 var ws = i % 2 == 0 ? alice : bob;
                 var cid = cids[i];
                 await ws.SendAsync(new { op = "send", conv = room, clientMsgId = cid, body = "while frozen" });
-                await Eventually.HoldsAsync(() => ws.All.Any(f => f.Op() == "ack" && f.Str("clientMsgId") == cid), Wait, () => $"retry {i} acked: {ws.All[^1]}\n{cluster.Diagnostics()}");
+                await Eventually.TrueAsync(() => ws.All.Any(f => f.Op() == "ack" && f.Str("clientMsgId") == cid), Wait, () => $"retry {i} acked: {ws.All[^1]}\n{cluster.Diagnostics()}");
             }
 
             var stored = await cluster.Api.AllMessagesAsync(users[0], room);
@@ -137,7 +137,7 @@ public sealed class PostgresOutageTests(ClusterFixture fixture, ITestOutputHelpe
             await ws.SendAsync(new { op = "send", conv = room, clientMsgId = cid, body = "while frozen" });
             // Polls the record rather than WaitForAsync: two sends of one client wait at once here.
             bool Answer(System.Text.Json.JsonElement f) => (f.Op() == "ack" && f.Str("clientMsgId") == cid) || (f.Op() == "error" && f.Str("ref") == cid);
-            await Eventually.HoldsAsync(() => ws.All.Any(Answer), TimeSpan.FromSeconds(40), () => $"an answer to {cid}");
+            await Eventually.TrueAsync(() => ws.All.Any(Answer), TimeSpan.FromSeconds(40), () => $"an answer to {cid}");
             return (ws.All.First(Answer), clock.Elapsed);
         }
     }

@@ -33,7 +33,7 @@ public sealed class RedisOutageTests(ClusterFixture fixture)
 
             foreach (var ws in new[] { aliceWs, bobWs })
             {
-                await Eventually.HoldsAsync(() => ws.Seqs(room).Count >= 5, Wait, () => string.Join(",", ws.Seqs(room)));
+                await Eventually.TrueAsync(() => ws.Seqs(room).Count >= 5, Wait, () => string.Join(",", ws.Seqs(room)));
                 Assert.True(ws.Seqs(room).IsExactly1To(5));
             }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Parley.Testing;
 using Xunit;
 
 namespace Parley.Presence.Tests;
@@ -77,7 +78,7 @@ public sealed class RedisPresenceClusterTests(RedisServerFixture redis) : IClass
 
         var watch = Stopwatch.StartNew();
         b.PauseHeartbeat();
-        await Eventually.HoldsAsync(
+        await Eventually.TrueAsync(
             () => Task.FromResult(nodeA.Reports.Count + nodeC.Reports.Count > 0), TimeSpan.FromSeconds(5), "a survivor reports b's users");
         var detected = watch.Elapsed;
         await Task.Delay(PresenceCluster.Heartbeat * 5);
@@ -125,7 +126,7 @@ public sealed class RedisPresenceClusterTests(RedisServerFixture redis) : IClass
         nodeB.DropLocally("b2");
         b.ResumeHeartbeat();
 
-        await Eventually.HoldsAsync(
+        await Eventually.TrueAsync(
             async () => (await a.OnlineAsync(["kept", "lost"], None)).SetEquals(["kept"]),
             TimeSpan.FromSeconds(3),
             "b re-asserts kept and not lost");

@@ -39,7 +39,7 @@ public sealed class RedisPresenceOutageTests : IAsyncLifetime
 
         await _server.RestartAsync();
         var watch = Stopwatch.StartNew();
-        await Eventually.HoldsAsync(
+        await Eventually.TrueAsync(
             async () => (await a.StatsAsync(None)) is { OnlineUsers: 3, Connections: 5, Nodes.Count: 2 },
             Recovery,
             "both nodes re-asserted all five connections");
@@ -73,7 +73,7 @@ public sealed class RedisPresenceOutageTests : IAsyncLifetime
         await _server.RestartAsync();
 
         // The node still holds alice and carol; bob's disconnect never reached Redis and is now settled.
-        await Eventually.HoldsAsync(
+        await Eventually.TrueAsync(
             async () => (await a.OnlineAsync(["alice", "bob", "carol"], None)).SetEquals(["alice", "carol"]),
             Recovery,
             "presence re-asserted from the node's connections");
@@ -109,7 +109,7 @@ public sealed class RedisPresenceOutageTests : IAsyncLifetime
         Assert.All(await calls, e => Assert.IsType<PresenceUnavailableException>(e));
 
         // Redis kept its data: the failed disconnect leaves a stale entry that the next heartbeat removes, once.
-        await Eventually.HoldsAsync(
+        await Eventually.TrueAsync(
             async () => (await a.OnlineAsync(["alice", "bob", "carol"], None)).SetEquals(["alice", "carol"]),
             Recovery,
             "the node's entries match its connections again");
@@ -129,7 +129,7 @@ public sealed class RedisPresenceOutageTests : IAsyncLifetime
 
         await _server.RestartAsync();
 
-        await Eventually.HoldsAsync(
+        await Eventually.TrueAsync(
             async () => (await a.StatsAsync(None)).Nodes.SequenceEqual([new NodeStats("a", 1)]),
             Recovery,
             "the node registered with its connection");

@@ -174,7 +174,7 @@ public sealed class AbuseTests(ITestOutputHelper output)
             Assert.True(latest <= TimeSpan.FromSeconds(30), $"a socket was closed only {latest.TotalSeconds:0.00} s after its upgrade");
 
             // Nothing is kept: descriptors come back and no session was ever made.
-            await Wait.UntilAsync(() => Stats.OpenFileDescriptors() <= fdsBefore + 50, TimeSpan.FromSeconds(20), $"descriptors back near {fdsBefore} (now {Stats.OpenFileDescriptors()})");
+            await Eventually.TrueAsync(() => Stats.OpenFileDescriptors() <= fdsBefore + 50, TimeSpan.FromSeconds(20), $"descriptors back near {fdsBefore} (now {Stats.OpenFileDescriptors()})");
             Assert.Equal(0, node.Node.Hub.SessionCount);
         }
     }
@@ -257,7 +257,7 @@ public sealed class AbuseTests(ITestOutputHelper output)
         Assert.True(rest.Max() < 2000, $"a legitimate REST call took {rest.Max():0} ms");
         Assert.True(handshakes.Max() < 2000, $"a legitimate WebSocket handshake took {handshakes.Max():0} ms");
         Assert.All(ended, Assert.True);
-        await Wait.UntilAsync(() => Stats.OpenFileDescriptors() <= fdsBefore + 50, TimeSpan.FromSeconds(20), "descriptors released");
+        await Eventually.TrueAsync(() => Stats.OpenFileDescriptors() <= fdsBefore + 50, TimeSpan.FromSeconds(20), "descriptors released");
     }
 
     [Fact]
@@ -353,7 +353,7 @@ public sealed class AbuseTests(ITestOutputHelper output)
         await using var socket = await RawSocket.ConnectAsync(node.BaseUri);
         Assert.Equal(101, await socket.UpgradeAsync(node.BaseUri));
         await socket.SendFrameAsync(1, Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{user.Token}\"}}"));
-        await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 2, TimeSpan.FromSeconds(10), "second session");
+        await Eventually.TrueAsync(() => node.Node.Hub.SessionCount == 2, TimeSpan.FromSeconds(10), "second session");
         try
         {
             switch (violation)
@@ -382,7 +382,7 @@ public sealed class AbuseTests(ITestOutputHelper output)
         var code = await socket.ReadCloseAsync(TimeSpan.FromSeconds(10));
         output.WriteLine($"{violation}: close {code?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(connection dropped)"}");
         Assert.True(code is null or 1002 or 1007, $"close code {code}");
-        await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 1, TimeSpan.FromSeconds(10), "the violating session ends");
+        await Eventually.TrueAsync(() => node.Node.Hub.SessionCount == 1, TimeSpan.FromSeconds(10), "the violating session ends");
         await bystander.SendAsync(new { op = "ping", t = 1 });
         await bystander.WaitForOpAsync("pong");
         Assert.Empty(node.Logs.Errors);

@@ -102,7 +102,7 @@ public sealed class TlsTests : IDisposable
         Assert.Equal(5, (await ReceiveUntilAsync(ws, "pong")).Long("t"));
         await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
         Assert.Equal(WebSocketCloseStatus.NormalClosure, ws.CloseStatus);
-        await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 0, TimeSpan.FromSeconds(10), "session detached");
+        await Eventually.TrueAsync(() => node.Node.Hub.SessionCount == 0, TimeSpan.FromSeconds(10), "session detached");
     }
 
     [Fact]

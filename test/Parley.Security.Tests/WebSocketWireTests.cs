@@ -59,14 +59,14 @@ public sealed class WebSocketWireTests
         using var api = new ApiClient(node.BaseUri);
         var user = await api.RegisterAsync("closer");
         await using var socket = await RawSocket.HelloAsync(node.BaseUri, user.Token);
-        await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 1, Timeout, "session");
+        await Eventually.TrueAsync(() => node.Node.Hub.SessionCount == 1, Timeout, "session");
         var close = new byte[2 + 3];
         BinaryPrimitives.WriteUInt16BigEndian(close, 1000);
         "bye"u8.CopyTo(close.AsSpan(2));
         await socket.SendFrameAsync(8, close);
         Assert.Equal(1000, await socket.ReadCloseAsync(Timeout));
         Assert.True(await socket.WaitForEndAsync(Timeout), "the server ends the connection after the close handshake");
-        await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 0, Timeout, "session detached");
+        await Eventually.TrueAsync(() => node.Node.Hub.SessionCount == 0, Timeout, "session detached");
     }
 
     [Fact]
@@ -89,7 +89,7 @@ public sealed class WebSocketWireTests
         var user = await api.RegisterAsync("beat");
         await using var answering = await RawSocket.HelloAsync(node.BaseUri, user.Token);
         await using var mute = await RawSocket.HelloAsync(node.BaseUri, user.Token);
-        await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 2, Timeout, "two sessions");
+        await Eventually.TrueAsync(() => node.Node.Hub.SessionCount == 2, Timeout, "two sessions");
 
         // For five periods neither sends a frame of its own; only the answering one returns the server's pings.
         var pings = 0;
@@ -106,7 +106,7 @@ public sealed class WebSocketWireTests
         }
 
         Assert.InRange(pings, 2, 12);
-        await Wait.UntilAsync(() => node.Node.Hub.SessionCount == 1, Timeout, "the mute peer dropped");
+        await Eventually.TrueAsync(() => node.Node.Hub.SessionCount == 1, Timeout, "the mute peer dropped");
         var muteEnd = await mute.ReadCloseAsync(Timeout);
         Assert.True(muteEnd is null or 1001, $"mute peer closed with {muteEnd}");
 

@@ -209,7 +209,7 @@ public sealed class DeliveryGuaranteeTests(UnlimitedNodeFixture node) : IClassFi
         });
 
         // Kill the reader mid-stream (no close handshake), then restart a new SDK client from the cursors it saved.
-        await WaitUntilAsync(() => received.Count >= 50);
+        await Eventually.TrueAsync(() => received.Count >= 50, TimeSpan.FromSeconds(20), "50 messages received");
         await client.DisposeAsync();
         // What the app saved when it died: the cursors of everything its handler had been given.
         var saved = new Dictionary<string, long>(client.Cursors);
@@ -224,7 +224,7 @@ public sealed class DeliveryGuaranteeTests(UnlimitedNodeFixture node) : IClassFi
         {
             await restarted.ConnectAsync();
             await sending;
-            await WaitUntilAsync(() => received.Last() == 300);
+            await Eventually.TrueAsync(() => received.Last() == 300, TimeSpan.FromSeconds(20), "the last message received");
         }
 
         Assert.Equal(300, acked.Count);
@@ -262,20 +262,6 @@ public sealed class DeliveryGuaranteeTests(UnlimitedNodeFixture node) : IClassFi
             var error = await Assert.ThrowsAsync<ParleyClientException>(() => client.SendAsync(room, "let me in"));
             Assert.Equal(ErrorCodes.NotFound, error.Code);
             Assert.Equal(0, client.PendingSends);
-        }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, int timeoutMs = 20_000)
-    {
-        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("condition not met in time");
-            }
-
-            await Task.Delay(20);
         }
     }
 }

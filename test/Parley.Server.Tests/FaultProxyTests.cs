@@ -22,7 +22,7 @@ public sealed class FaultProxyTests(NodeFixture node) : IClassFixture<NodeFixtur
         using (var stalled = new HttpClient { BaseAddress = through, Timeout = TimeSpan.FromSeconds(2) })
         {
             var request = stalled.GetAsync("healthz");
-            await WaitUntilAsync(() => proxy.OpenLinks >= 1);
+            await Eventually.TrueAsync(() => proxy.OpenLinks >= 1, TimeSpan.FromSeconds(10), "a link open through the proxy");
             await Assert.ThrowsAnyAsync<TaskCanceledException>(() => request);
         }
 
@@ -51,17 +51,7 @@ public sealed class FaultProxyTests(NodeFixture node) : IClassFixture<NodeFixtur
         }
 
         // Links end asynchronously once both sides closed (the last HttpClient was just disposed): none stays open.
-        await WaitUntilAsync(() => proxy.OpenLinks == 0);
+        await Eventually.TrueAsync(() => proxy.OpenLinks == 0, TimeSpan.FromSeconds(10), "every link closed");
         Assert.Equal(0, proxy.OpenLinks);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(10);
-        }
     }
 }

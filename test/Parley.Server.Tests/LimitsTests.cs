@@ -79,7 +79,7 @@ public sealed class LimitsTests
         await stuck.SendAsync(Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{sleeper.Token}\"}}"), WebSocketMessageType.Text, true, CancellationToken.None);
         await using var good = await WsTestClient.ConnectAndHelloAsync(server.WsUri, reader.Token);
         await using var sender = await WsTestClient.ConnectAndHelloAsync(server.WsUri, talker.Token);
-        await WaitUntilAsync(() => server.Node.Hub.SessionCount == 3);
+        await Eventually.TrueAsync(() => server.Node.Hub.SessionCount == 3, TimeSpan.FromSeconds(10), "three sessions");
 
         var body = new string('b', 3000);
         const int Count = 8000;
@@ -94,7 +94,7 @@ public sealed class LimitsTests
         }
 
         await good.WaitForAsync(f => f.Op() == "msg" && f.Long("seq") == Count, TimeSpan.FromSeconds(60));
-        await WaitUntilAsync(() => server.Node.Hub.SessionCount == 2, 15_000);
+        await Eventually.TrueAsync(() => server.Node.Hub.SessionCount == 2, TimeSpan.FromSeconds(15), "two sessions left");
         Assert.Equal(Count, good.All.Count(f => f.Op() == "msg"));
     }
 
@@ -121,9 +121,9 @@ public sealed class LimitsTests
         silent.Options.KeepAliveInterval = TimeSpan.Zero;
         await silent.ConnectAsync(server.WsUri, CancellationToken.None);
         await silent.SendAsync(Encoding.UTF8.GetBytes($"{{\"op\":\"hello\",\"token\":\"{user.Token}\"}}"), WebSocketMessageType.Text, true, CancellationToken.None);
-        await WaitUntilAsync(() => server.Node.Hub.SessionCount == 1);
+        await Eventually.TrueAsync(() => server.Node.Hub.SessionCount == 1, TimeSpan.FromSeconds(10), "one session");
         // Never reading means never answering the server's pings.
-        await WaitUntilAsync(() => server.Node.Hub.SessionCount == 0, 5_000);
+        await Eventually.TrueAsync(() => server.Node.Hub.SessionCount == 0, TimeSpan.FromSeconds(5), "no session left");
     }
 
     [Fact]
@@ -170,7 +170,7 @@ public sealed class LimitsTests
         }
 
         // Acked once the lock is gone, on the same connection: nothing was refused or lost while it waited.
-        await WaitUntilAsync(() => ws.All.Count(f => f.Op() == "ack") == Sends, 30_000);
+        await Eventually.TrueAsync(() => ws.All.Count(f => f.Op() == "ack") == Sends, TimeSpan.FromSeconds(30), () => $"{Sends} acks (have {ws.All.Count(f => f.Op() == "ack")})");
         Assert.Equal(Sends, ws.All.Where(f => f.Op() == "ack").Select(f => f.Str("clientMsgId")).Distinct().Count());
         Assert.DoesNotContain(ws.All, f => f.Op() == "error");
         Assert.False(ws.Closed.IsCompleted);
@@ -188,19 +188,5 @@ public sealed class LimitsTests
         Assert.Equal(1012, await ws.WaitClosedAsync(TimeSpan.FromSeconds(10)));
         await stopping;
         await ws.DisposeAsync();
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, int timeoutMs = 10_000)
-    {
-        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("condition not met in time");
-            }
-
-            await Task.Delay(20);
-        }
     }
 }

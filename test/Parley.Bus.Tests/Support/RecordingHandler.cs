@@ -1,3 +1,5 @@
+using Parley.Testing;
+
 namespace Parley.Bus.Tests.Support;
 
 /// <summary>An <see cref="IBusHandler"/> that records everything and notices concurrent calls.</summary>

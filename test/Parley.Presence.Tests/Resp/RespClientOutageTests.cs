@@ -29,7 +29,7 @@ public sealed class RespClientOutageTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"five calls took {watch.ElapsedMilliseconds} ms while redis was down");
 
         await server.RestartAsync();
-        await Eventually.HoldsAsync(async () => (await client.ExecuteAsync(["PING"])).AsString() == "PONG", RecoveryLimit, "PING succeeds after restart");
+        await Eventually.TrueAsync(async () => (await client.ExecuteAsync(["PING"])).AsString() == "PONG", RecoveryLimit, "PING succeeds after restart");
         Assert.True((await client.ExecuteAsync(["GET", "k"])).IsNull, "the restarted server is empty");
     }
 
@@ -53,7 +53,7 @@ public sealed class RespClientOutageTests
             server.Resume();
         }
 
-        await Eventually.HoldsAsync(async () => (await client.ExecuteAsync(["GET", "k"])).AsString() == "kept", RecoveryLimit, "GET succeeds after resume");
+        await Eventually.TrueAsync(async () => (await client.ExecuteAsync(["GET", "k"])).AsString() == "kept", RecoveryLimit, "GET succeeds after resume");
     }
 
     [Fact]
@@ -66,7 +66,7 @@ public sealed class RespClientOutageTests
 
         await server.RestartAsync();
 
-        await Eventually.HoldsAsync(async () => (await client.EvalAsync(script, ["n"], [])).AsInt64() == 1, RecoveryLimit, "the script runs on the new server");
+        await Eventually.TrueAsync(async () => (await client.EvalAsync(script, ["n"], [])).AsInt64() == 1, RecoveryLimit, "the script runs on the new server");
     }
 
     [Fact]

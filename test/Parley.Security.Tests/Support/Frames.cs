@@ -12,7 +12,7 @@ public static class Frames
         JsonElement found = default;
         try
         {
-            await Wait.UntilAsync(
+            await Eventually.TrueAsync(
                 () =>
                 {
                     foreach (var f in ws.All)
