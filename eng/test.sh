@@ -12,9 +12,9 @@ dotnet build Parley.slnx -c Release -warnaserror -nologo -v q
 
 results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
-status=0
-failed_steps=()   # what failed, printed again at the end so the tail of a CI log names it
+failed_steps=()   # what failed, printed again at the end so the tail of a CI log names it; any entry fails the run
 flaky=()          # tests that failed once and passed when run again alone
+fail() { failed_steps+=("$@"); }
 
 # Names of the failed tests in a .trx file, one per line, without a theory's arguments.
 failed_tests() {
@@ -35,7 +35,7 @@ for name in "${tiers[@]}"; do
   fi
   mapfile -t failed < <(failed_tests "$results/$name.trx")
   if [[ ${#failed[@]} -eq 0 ]]; then
-    failed_steps+=("$name (the test run itself failed)"); status=1; continue
+    fail "$name (the test run itself failed)"; continue
   fi
   filter=$(printf 'FullyQualifiedName=%s|' "${failed[@]}"); filter=${filter%|}
   echo "== $name: running the ${#failed[@]} failed test(s) again"
@@ -45,44 +45,42 @@ for name in "${tiers[@]}"; do
     for t in "${failed[@]}"; do flaky+=("$t"); done
   else
     mapfile -t twice < <(failed_tests "$results/rerun/$name.trx")
-    for t in "${twice[@]}"; do failed_steps+=("$t"); done
     for t in "${failed[@]}"; do [[ " ${twice[*]} " == *" $t "* ]] || flaky+=("$t"); done
-    [[ ${#twice[@]} -gt 0 ]] || failed_steps+=("$name (the rerun itself failed)")
-    status=1
+    if [[ ${#twice[@]} -gt 0 ]]; then fail "${twice[@]}"; else fail "$name (the rerun itself failed)"; fi
   fi
 done
 
 # The web client: unit tests, then browser end-to-end tests against a real node (clients/web/run-tests.sh).
 echo "== web client"
 if ! WEB_TEST_RESULTS="$results/web" clients/web/run-tests.sh; then
-  failed_steps+=("web client tests"); status=1
+  fail "web client tests"
 fi
 
 # The short fault campaign (docs/reliability.md): a few scenarios on a 3-node cluster; any lost, duplicated,
 # unexpected or out-of-order message, or a missed expectation, fails it. The full campaign: eng/chaos.sh.
 echo "== fault campaign (short)"
 if ! CHAOS_SKIP_DEPS=1 CHAOS_NO_BUILD=1 eng/chaos.sh --short; then
-  failed_steps+=("fault campaign (short)"); status=1
+  fail "fault campaign (short)"
 fi
 
 # Benchmarks: a few-second smoke run of every scenario against Parley and both peers (eng/bench.sh --smoke). It checks
 # only that each scenario ran and produced non-zero figures; nothing here is timed.
 echo "== benchmark smoke run"
 if ! BENCH_NO_BUILD=1 eng/bench.sh --smoke --out "$results/bench-smoke"; then
-  failed_steps+=("benchmark smoke run"); status=1
+  fail "benchmark smoke run"
 fi
 
 # Code style is part of the build's contract (.editorconfig): formatting drift fails CI.
 echo "== dotnet format"
 if ! dotnet format Parley.slnx --verify-no-changes --no-restore -v q; then
   echo "FAIL: dotnet format found changes to make (run: dotnet format Parley.slnx)"
-  failed_steps+=("dotnet format"); status=1
+  fail "dotnet format"
 fi
 
 # A tier that ran zero tests is a failure, not a pass.
 for trx in "$results"/*.trx; do
   total=$(grep -o 'total="[0-9]*"' "$trx" | head -1 | grep -o '[0-9]*' || echo 0)
-  if [[ "${total:-0}" -eq 0 ]]; then echo "FAIL: $(basename "$trx") ran zero tests"; failed_steps+=("$(basename "$trx") ran zero tests"); status=1; fi
+  if [[ "${total:-0}" -eq 0 ]]; then echo "FAIL: $(basename "$trx") ran zero tests"; fail "$(basename "$trx") ran zero tests"; fi
 done
 
 echo "== summary"
@@ -91,5 +89,5 @@ if [[ ${#flaky[@]} -gt 0 ]]; then
   for t in "${flaky[@]}"; do echo "FLAKY (failed, then passed alone): $t"; done
 fi
 for f in "${failed_steps[@]}"; do echo "FAILED: $f"; done
-[[ $status -eq 0 ]] && echo "all green"
-exit $status
+[[ ${#failed_steps[@]} -eq 0 ]] || exit 1
+echo "all green"
