@@ -10,30 +10,22 @@ public static class Frames
     public static async Task<JsonElement> SeenAsync(this WsTestClient ws, Func<JsonElement, bool> match, TimeSpan? timeout = null)
     {
         JsonElement found = default;
-        try
-        {
-            await Eventually.TrueAsync(
-                () =>
+        await Eventually.TrueAsync(
+            () =>
+            {
+                foreach (var f in ws.All)
                 {
-                    foreach (var f in ws.All)
+                    if (match(f))
                     {
-                        if (match(f))
-                        {
-                            found = f;
-                            return true;
-                        }
+                        found = f;
+                        return true;
                     }
+                }
 
-                    return false;
-                },
-                timeout ?? TimeSpan.FromSeconds(10),
-                "no matching frame");
-        }
-        catch (TimeoutException e)
-        {
-            throw new TimeoutException(e.Message + "; last received:\n" + string.Join("\n", ws.All.TakeLast(8)), e);
-        }
-
+                return false;
+            },
+            timeout ?? TimeSpan.FromSeconds(10),
+            () => "no matching frame; last received:\n" + string.Join("\n", ws.All.TakeLast(8)));
         return found;
     }
 
