@@ -1,5 +1,6 @@
 using Npgsql;
 using static Parley.Store.Postgres.PostgresRows;
+using static Parley.Store.Relational.RelationalRows;
 
 namespace Parley.Store.Postgres;
 
@@ -33,11 +34,11 @@ public sealed partial class PostgresChatStore
 
     /// <inheritdoc />
     public Task<User?> FindUserByNameAsync(string username, CancellationToken ct) =>
-        QueryFirstAsync("SELECT id, username, password_hash, created_at FROM users WHERE username = @v", [P("v", username)], ReadUser, ct);
+        QueryFirstAsync($"SELECT {UserColumns} FROM users WHERE username = @v", [P("v", username)], ReadUser, ct);
 
     /// <inheritdoc />
     public Task<User?> GetUserAsync(string userId, CancellationToken ct) =>
-        QueryFirstAsync("SELECT id, username, password_hash, created_at FROM users WHERE id = @v", [P("v", userId)], ReadUser, ct);
+        QueryFirstAsync($"SELECT {UserColumns} FROM users WHERE id = @v", [P("v", userId)], ReadUser, ct);
 
     /// <inheritdoc />
     public Task<ConversationInfo> CreateRoomAsync(string convId, string ownerId, string name, bool isPrivate, long ts, CancellationToken ct) =>

@@ -1,5 +1,6 @@
 using Npgsql;
 using static Parley.Store.Postgres.PostgresRows;
+using static Parley.Store.Relational.RelationalRows;
 
 namespace Parley.Store.Postgres;
 
@@ -101,18 +102,7 @@ public sealed partial class PostgresChatStore
                 messages.Add(ReadMessage(r));
             }
 
-            var hasMore = messages.Count > query.Limit;
-            if (hasMore)
-            {
-                messages.RemoveAt(messages.Count - 1);
-            }
-
-            if (query.FromNewest)
-            {
-                messages.Reverse();
-            }
-
-            return new MessagePage(messages, hasMore);
+            return Page(messages, query);
         }, ct);
     }
 

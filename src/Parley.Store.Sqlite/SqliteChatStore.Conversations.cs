@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
+using static Parley.Store.Relational.RelationalRows;
 using static Parley.Store.Sqlite.SqliteRows;
 
 namespace Parley.Store.Sqlite;
@@ -248,7 +249,7 @@ public sealed partial class SqliteChatStore
     private static User? QueryUser(SqliteConnection c, string column, string value)
     {
         // column is one of two constants chosen by the callers above, never input.
-        using var cmd = Command(c, $"SELECT id, username, password_hash, created_at FROM users WHERE {column} = $value", ("$value", value));
+        using var cmd = Command(c, $"SELECT {UserColumns} FROM users WHERE {column} = $value", ("$value", value));
         using var r = cmd.ExecuteReader();
         return r.Read() ? ReadUser(r) : null;
     }

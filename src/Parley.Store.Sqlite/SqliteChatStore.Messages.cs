@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
+using static Parley.Store.Relational.RelationalRows;
 using static Parley.Store.Sqlite.SqliteRows;
 
 namespace Parley.Store.Sqlite;
@@ -121,18 +122,7 @@ public sealed partial class SqliteChatStore
                 messages.Add(ReadMessage(r));
             }
 
-            var hasMore = messages.Count > query.Limit;
-            if (hasMore)
-            {
-                messages.RemoveAt(messages.Count - 1);
-            }
-
-            if (query.FromNewest)
-            {
-                messages.Reverse();
-            }
-
-            return new MessagePage(messages, hasMore);
+            return Page(messages, query);
         }, ct);
     }
 

@@ -1,6 +1,4 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Parley.Server.Hosting;
@@ -34,36 +32,12 @@ public sealed class ParleyTestServer : IAsyncDisposable
     /// <summary>Starts a node; <paramref name="settings"/> are <c>Parley:*</c> keys without the prefix (e.g. "SendBurst").</summary>
     public static async Task<ParleyTestServer> StartAsync(IDictionary<string, string?>? settings = null, int port = 0)
     {
-        var config = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
-        {
-            ["PasswordIterations"] = "1000",
-            ["HeartbeatMs"] = "10000",
-            ["DrainSeconds"] = "2",
-            ["PresenceOfflineGraceMs"] = "0",
-        };
-        string? folder = null;
-        if (settings is null || !settings.ContainsKey("SqlitePath"))
-        {
-            folder = TestPorts.NewTempDir("node");
-            config["SqlitePath"] = Path.Combine(folder, "parley.db");
-        }
-
-        foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
-        {
-            config[k] = v;
-        }
-
         var args = new List<string> { "--urls", $"http://127.0.0.1:{port}" };
-        foreach (var (k, v) in config)
-        {
-            args.Add($"--Parley:{k}={v}");
-        }
-
+        args.AddRange(InProcessNode.ParleyArguments(settings, "node", drainSeconds: 2, out var folder));
         var app = ParleyServer.Build([.. args], b => b.Logging.SetMinimumLevel(LogLevel.Warning));
         var server = new ParleyTestServer(app, folder);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server.BaseUri = new Uri(address.EndsWith('/') ? address : address + "/");
+        server.BaseUri = InProcessNode.BaseUri(app);
         return server;
     }
 
@@ -77,16 +51,7 @@ public sealed class ParleyTestServer : IAsyncDisposable
         finally
         {
             await _app.DisposeAsync();
-            if (_ownedFolder is not null)
-            {
-                try
-                {
-                    Directory.Delete(_ownedFolder, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
+            InProcessNode.DeleteFolder(_ownedFolder);
         }
     }
 }

@@ -1,6 +1,4 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Parley.Server.Auth;
@@ -77,8 +75,7 @@ public sealed class SecurityNode : IAsyncDisposable
             throw;
         }
 
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        node.BaseUri = new Uri(address.EndsWith('/') ? address : address + "/");
+        node.BaseUri = InProcessNode.BaseUri(app);
         return node;
     }
 
@@ -86,33 +83,6 @@ public sealed class SecurityNode : IAsyncDisposable
     public static (WebApplication App, CapturedLogs Logs, string? Folder) Build(IDictionary<string, string?>? settings, NodeSetup? setup = null)
     {
         setup ??= new NodeSetup();
-        var config = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
-        {
-            ["PasswordIterations"] = "1000",
-            ["HeartbeatMs"] = "10000",
-            ["DrainSeconds"] = "1",
-            ["PresenceOfflineGraceMs"] = "0",
-        };
-        string? folder = null;
-        if (settings is null || !settings.ContainsKey("SqlitePath"))
-        {
-            folder = TestPorts.NewTempDir("sec");
-            config["SqlitePath"] = Path.Combine(folder, "parley.db");
-        }
-
-        foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
-        {
-            // A null value removes a default, so the product's own default applies.
-            if (v is null)
-            {
-                config.Remove(k);
-            }
-            else
-            {
-                config[k] = v;
-            }
-        }
-
         var https = setup.CertificatePath is not null;
         var args = new List<string> { "--urls", https ? "https://127.0.0.1:0" : "http://127.0.0.1:0" };
         if (https)
@@ -121,10 +91,7 @@ public sealed class SecurityNode : IAsyncDisposable
             args.Add("--Kestrel:Certificates:Default:Password=" + setup.CertificatePassword);
         }
 
-        foreach (var (k, v) in config)
-        {
-            args.Add($"--Parley:{k}={v}");
-        }
+        args.AddRange(InProcessNode.ParleyArguments(settings, "sec", drainSeconds: 1, out var folder));
 
         var logs = new CapturedLogs();
         var app = ParleyServer.Build([.. args], b =>
@@ -154,16 +121,7 @@ public sealed class SecurityNode : IAsyncDisposable
         finally
         {
             await _app.DisposeAsync();
-            if (_ownedFolder is not null)
-            {
-                try
-                {
-                    Directory.Delete(_ownedFolder, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
+            InProcessNode.DeleteFolder(_ownedFolder);
         }
     }
 }
