@@ -9,6 +9,11 @@ namespace Parley.LoadTest;
 /// </summary>
 public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
 {
+    /// <summary>A server under this much CPU (cores) is taken as quiet: done with any backlog of the previous load.</summary>
+    private const double QuietCores = 0.1;
+
+    private static readonly TimeSpan MaxSettle = TimeSpan.FromSeconds(60);
+
     private readonly List<string> _localAddresses = Enumerable.Range(2, sizes.LocalAddresses).Select(i => $"127.0.0.{i}").ToList();
     private readonly Dictionary<string, Dictionary<string, double>> _floorBefore = [];
     private double _parleyHalfRate;
@@ -268,6 +273,11 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
         }
 
         var half = _parleyHalfRate > 0 ? _parleyHalfRate : Math.Max(max / 2, sizes.DirectSteps[0] / 2);
+
+        // The step that was not sustained left a backlog queued in the server (tens of thousands of messages after a
+        // high step); the latency step measures the offered rate, not the draining of that backlog.
+        var settle = await SettleAsync(target);
+        Log($"   direct: the server was quiet {settle.Seconds:F1} s after the last step{(settle.Quiet ? "" : " (not quiet yet: measuring anyway)")}");
         // LoadAsync starts its load 0.5 s from now and measures after a 2 s lead-in.
         var resetAt = Stopwatch.GetTimestamp() + (long)(2.5 * Stopwatch.Frequency);
         var nodeTiming = NodeTimingAsync(target, resetAt);
@@ -275,6 +285,12 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
         var rLat = new ScenarioResult { Scenario = "direct-latency", Target = target.Name };
         AddNodeTiming(rLat, await nodeTiming);
         rLat.Figures["offeredPerSecond"] = half;
+        rLat.Figures["settleSeconds"] = settle.Seconds;
+        if (!settle.Quiet)
+        {
+            rLat.Notes.Add($"the server still used {settle.Cores:F2} cores {settle.Seconds:F0} s after the last step; the latency window may include its backlog");
+        }
+
         rLat.Figures["offered"] = latency.Offered;
         rLat.Figures["delivered"] = latency.Delivered;
         rLat.Figures["acked"] = latency.Acked;
@@ -517,6 +533,28 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
 
         return new LoadOutcome(replies.Sum(r => r.Offered), replies.Sum(r => r.Acked), replies.Sum(r => r.Delivered), ack, delivery, cpu, backend,
             replies.SelectMany(r => r.ErrorSamples).Distinct().Take(5).ToList());
+    }
+
+    /// <summary>
+    /// Waits until the chat servers are quiet: under <see cref="QuietCores"/> of a core over two successive half-second
+    /// samples, for at most <see cref="MaxSettle"/>. Returns whether they were, when, and their last reading.
+    /// </summary>
+    private static async Task<(bool Quiet, double Seconds, double Cores)> SettleAsync(Target target)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var quietSamples = 0;
+        var cores = double.NaN;
+        var cpu = ServerCpu(target);
+        while (quietSamples < 2 && Stopwatch.GetElapsedTime(started) < MaxSettle)
+        {
+            await Task.Delay(500);
+            var now = ServerCpu(target);
+            cores = (now - cpu) / 0.5;
+            cpu = now;
+            quietSamples = cores < QuietCores ? quietSamples + 1 : 0;
+        }
+
+        return (quietSamples >= 2, Stopwatch.GetElapsedTime(started).TotalSeconds, cores);
     }
 
     private static async Task SleepUntil(long timestamp)
