@@ -72,9 +72,11 @@ public abstract class Target : IAsyncDisposable
     /// <summary>Stores a message while its members are away (Parley only: peers store nothing).</summary>
     public virtual Task PostAsync(User user, string room, string body) => Task.CompletedTask;
 
-    public virtual async Task<MemoryReading> MemoryAsync(int node)
+    /// <summary>A server's memory and connections; <paramref name="collect"/> false asks without forcing a collection
+    /// (the heap figure then includes garbage: for the connection count only).</summary>
+    public virtual async Task<MemoryReading> MemoryAsync(int node, bool collect = true)
     {
-        using var doc = JsonDocument.Parse(await Http.GetStringAsync($"http://127.0.0.1:{NodePort(node)}/debug/memory"));
+        using var doc = JsonDocument.Parse(await Http.GetStringAsync($"http://127.0.0.1:{NodePort(node)}/debug/memory{(collect ? "" : "?collect=false")}"));
         var r = doc.RootElement;
         return new MemoryReading(r.GetProperty("gcHeapBytes").GetInt64(), ProcStats.RssBytes(ServerPids[node]), r.GetProperty("connections").GetInt32());
     }

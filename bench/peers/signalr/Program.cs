@@ -1,6 +1,6 @@
 // Benchmark peer: the SignalR chat the ASP.NET Core docs show — a hub with groups for rooms and Clients.User for
 // private messages — in one process (its Redis backplane cannot be restored here). It stores nothing and
-// acknowledges nothing. /debug/memory answers the managed heap after a forced collection and the RSS.
+// acknowledges nothing. /debug/memory answers the managed heap after a forced collection (none with ?collect=false) and the RSS.
 using System.Diagnostics;
 using Microsoft.AspNetCore.SignalR;
 
@@ -17,11 +17,15 @@ builder.Services.AddSingleton<ConnectionCounter>();
 var app = builder.Build();
 app.UseWebSockets();
 app.MapHub<ChatHub>("/chat");
-app.MapGet("/debug/memory", (ConnectionCounter counter) =>
+app.MapGet("/debug/memory", (ConnectionCounter counter, bool? collect) =>
 {
-    GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-    GC.WaitForPendingFinalizers();
-    GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    if (collect != false)
+    {
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
+
     using var self = Process.GetCurrentProcess();
     return Results.Text($"{{\"gcHeapBytes\":{GC.GetTotalMemory(false)},\"rssBytes\":{self.WorkingSet64},\"connections\":{counter.Count}}}", "application/json");
 });

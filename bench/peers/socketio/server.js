@@ -1,6 +1,6 @@
 // Benchmark peer: a chat server written the way the Socket.IO docs show one (rooms, private messages through a
 // per-user room, the Redis adapter to run several processes). It stores nothing and acknowledges nothing.
-// PORT and REDIS_URL come from the environment; /debug/memory answers heap and RSS after a forced GC
+// PORT and REDIS_URL come from the environment; /debug/memory answers heap and RSS after a forced GC (none with ?collect=false)
 // (start node with --expose-gc).
 const { createServer } = require("node:http");
 const { Server } = require("socket.io");
@@ -11,8 +11,8 @@ const port = Number(process.env.PORT || 3000);
 const redisUrl = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 
 const httpServer = createServer((req, res) => {
-  if (req.url === "/debug/memory") {
-    if (global.gc) global.gc();
+  if (req.url === "/debug/memory" || req.url === "/debug/memory?collect=false") {
+    if (global.gc && req.url === "/debug/memory") global.gc();
     const m = process.memoryUsage();
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ gcHeapBytes: m.heapUsed + m.external, rssBytes: m.rss, connections: io.engine.clientsCount }));

@@ -9,7 +9,8 @@ namespace Parley.Server.Api;
 /// collection pauses the node, and the figures describe the deployment.
 /// <c>GET /debug/memory</c> forces a full, compacting collection (the second in the aggressive mode, which also gives
 /// the collector's free committed memory back to the OS, so the resident set counts what is held) and answers the
-/// managed heap size, the process's resident set and the live connection count. <c>GET /debug/latency</c> answers
+/// managed heap size, the process's resident set and the live connection count; with <c>?collect=false</c> it answers
+/// at once, without a collection (the heap figure then counts garbage too: for the connection count). <c>GET /debug/latency</c> answers
 /// where this node's acknowledged sends spent their time since start (or the last <c>?reset=true</c>, which starts the
 /// counts afresh after answering).
 /// </summary>
@@ -17,12 +18,16 @@ internal static class DiagnosticsApi
 {
     public static void MapParleyDiagnostics(this WebApplication app)
     {
-        app.MapGet("/debug/memory", (ParleyNode node) =>
+        app.MapGet("/debug/memory", (ParleyNode node, bool? collect) =>
         {
-            GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-            GC.WaitForPendingFinalizers();
-            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            if (collect != false)
+            {
+                GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                GC.WaitForPendingFinalizers();
+                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            }
+
             var heap = GC.GetTotalMemory(forceFullCollection: false);
             using var self = Process.GetCurrentProcess();
             return Results.Json(new MemoryReport(heap, GC.GetGCMemoryInfo().TotalCommittedBytes, self.WorkingSet64, node.Hub.SessionCount), DiagnosticsJson.Default.MemoryReport);
