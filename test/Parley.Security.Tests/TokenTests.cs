@@ -202,6 +202,38 @@ public sealed class TokenTests(TokenNodeFixture f) : IClassFixture<TokenNodeFixt
         }
     }
 
+    [Fact]
+    public async Task A_token_accepted_before_still_meets_every_time_check_and_its_altered_copies_are_checked_in_full()
+    {
+        // The node remembers the tokens it found valid; this proves what it remembers never replaces a check.
+        f.Clock.Now = f.Start;
+        var token = Signed(With(Claims(f), "nbf", f.Start.AddSeconds(20).ToUnixTimeSeconds()));
+        await Refusals.AssertRestAcceptedAsync(f.Api, token);
+        await Refusals.AssertHelloAcceptedAsync(f.Node.WsUri, token, f.User.UserId);
+        try
+        {
+            foreach (var altered in new[] { FlipLastSignatureChar(token), Jwt.WithPayload(token, With(Jwt.ValidClaims(f.Victim.UserId, f.User.Username, f.Start), "nbf", f.Start.AddSeconds(20).ToUnixTimeSeconds())) })
+            {
+                await Refusals.AssertRestRefusedAsync(f.Api, altered);
+                await Refusals.AssertHelloRefusedAsync(f.Node.WsUri, altered);
+            }
+
+            // Not yet valid by more than the skew (the clock set back), then past its expiry by more than the skew.
+            f.Clock.Now = f.Start.AddSeconds(-11);
+            await Refusals.AssertRestRefusedAsync(f.Api, token);
+            await Refusals.AssertHelloRefusedAsync(f.Node.WsUri, token);
+            f.Clock.Now = f.Start.AddHours(1).AddSeconds(31);
+            await Refusals.AssertRestRefusedAsync(f.Api, token);
+            await Refusals.AssertHelloRefusedAsync(f.Node.WsUri, token);
+            f.Clock.Now = f.Start.AddHours(1).AddSeconds(29);
+            await Refusals.AssertRestAcceptedAsync(f.Api, token);
+        }
+        finally
+        {
+            f.Clock.Now = f.Start;
+        }
+    }
+
     [Theory]
     [InlineData("Basic {0}")]
     [InlineData("Bearer")]

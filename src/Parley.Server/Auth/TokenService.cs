@@ -25,6 +25,7 @@ public sealed class TokenService
     private readonly TokenValidationParameters _validation;
     private readonly TimeSpan _lifetime;
     private readonly TimeProvider _clock;
+    private readonly ValidatedTokens _validated = new();
 
     /// <summary>Creates the service with a signing key of at least 32 bytes.</summary>
     public TokenService(byte[] key, TimeSpan lifetime, TimeProvider clock)
@@ -72,12 +73,21 @@ public sealed class TokenService
         return (token, DateTimeOffset.FromUnixTimeSeconds(expires.ToUnixTimeSeconds()));
     }
 
-    /// <summary>The identity in a valid token, or null for anything else (bad signature, algorithm, claims, lifetime).</summary>
+    /// <summary>
+    /// The identity in a valid token, or null for anything else (bad signature, algorithm, claims, lifetime). A token
+    /// this node has validated before skips all but the lifetime check, which every use repeats against the clock.
+    /// </summary>
     public async Task<TokenIdentity?> ValidateAsync(string? token)
     {
         if (string.IsNullOrEmpty(token) || token.Length > 4096)
         {
             return null;
+        }
+
+        var digest = ValidatedTokens.DigestOf(token);
+        if (_validated.TryGet(digest, out var known))
+        {
+            return InLifetime(known.NotBefore, known.Identity.ExpiresAt.UtcDateTime) ? known.Identity : null;
         }
 
         TokenValidationResult result;
@@ -102,14 +112,19 @@ public sealed class TokenService
             return null;
         }
 
-        return new TokenIdentity(sub, name, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero));
+        var identity = new TokenIdentity(sub, name, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero));
+        _validated.Add(digest, new ValidatedTokens.Entry(identity, jwt.ValidFrom == DateTime.MinValue ? null : jwt.ValidFrom));
+        return identity;
     }
 
     /// <summary>How long until <paramref name="identity"/>'s token expires, by this service's clock (negative once past).</summary>
     public TimeSpan TimeLeft(TokenIdentity identity) => identity.ExpiresAt - _clock.GetUtcNow();
 
     // Lifetime against the injected clock (tests move it), with the pinned skew.
-    private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters p)
+    private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters p) =>
+        InLifetime(notBefore, expires);
+
+    private bool InLifetime(DateTime? notBefore, DateTime? expires)
     {
         var now = _clock.GetUtcNow().UtcDateTime;
         if (expires is null || now > expires.Value.ToUniversalTime() + ClockSkew)
