@@ -24,8 +24,8 @@ if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
   eng/install-deps.sh
   dotnet build Parley.slnx -c Release -warnaserror -nologo -v q
 fi
-# Node.js peer: its own lock file, installed here (node_modules is never committed).
-if [[ ! -d bench/peers/socketio/node_modules ]] || [[ bench/peers/socketio/package-lock.json -nt bench/peers/socketio/node_modules ]]; then
+# Node.js peer: its own lock file, installed here (node_modules is never committed; an emptied one is installed again).
+if [[ ! -d bench/peers/socketio/node_modules/socket.io ]] || [[ bench/peers/socketio/package-lock.json -nt bench/peers/socketio/node_modules ]]; then
   (cd bench/peers/socketio && npm ci --no-audit --no-fund --loglevel=error)
 fi
 exec dotnet bench/Parley.LoadTest/bin/Release/net10.0/Parley.LoadTest.dll run "$@"
