@@ -450,6 +450,7 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
 
         var cpu0 = ServerCpu(target);
         var backend0 = BackendCpu(target);
+        var generator0 = GeneratorCpu();
         var overflows0 = ProcStats.ListenOverflows();
         var startAt = Stopwatch.GetTimestamp() + Stopwatch.Frequency;
         var storm = await ConnectAsync(target, specs, "storm", startAt, sizes.StormWindowMs, expectBacklog);
@@ -462,6 +463,7 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
         r0.Figures["windowMs"] = sizes.StormWindowMs;
         r0.Figures["serverCpuSeconds"] = ServerCpu(target) - cpu0;
         r0.Figures["backendCpuSeconds"] = BackendCpu(target) - backend0;
+        r0.Figures["generatorCpuSeconds"] = GeneratorCpu() - generator0;
         r0.Latency = storm.Latency.Summary();
         r0.LatencyCurve = storm.Latency.Curve();
         r0.Notes.AddRange(storm.Errors);
@@ -586,6 +588,9 @@ public sealed class Runner(Sizes sizes, Fleet fleet, RunResult result)
     private Task AbortAllAsync() => fleet.RunAsync(_ => new WorkerCommand { Cmd = "abort" });
 
     private static double ServerCpu(Target target) => target.ServerPids.Sum(p => ProcStats.CpuSeconds(p));
+
+    /// <summary>The load generator's own CPU (this process and its workers): it shares the cores with what it measures.</summary>
+    private double GeneratorCpu() => ProcStats.CpuSeconds(Environment.ProcessId) + fleet.Pids.Sum(p => ProcStats.CpuSeconds(p));
 
     private static double BackendCpu(Target target) => target.BackendProcesses.Sum(p => ProcStats.CpuSeconds(p.Pid, p.Tree));
 

@@ -46,6 +46,14 @@ public sealed class ServerSettings
     /// </summary>
     public int ListenBacklog { get; set; } = 4_096;
 
+    /// <summary>
+    /// Listening sockets per TCP endpoint; 0 (the default) means one per processor. More than one share the port through
+    /// <c>SO_REUSEPORT</c> (Linux): the kernel spreads new connections over them by their address hash, each socket has
+    /// its own accept queue of <see cref="ListenBacklog"/> and its own accept loop, so a node briefly stalled (a
+    /// collection, a busy core) absorbs that many times the burst before the kernel drops SYNs. 1 binds one plain socket.
+    /// </summary>
+    public int ListenSockets { get; set; }
+
     /// <summary>PBKDF2 iterations for new password hashes.</summary>
     public int PasswordIterations { get; set; } = Auth.PasswordHasher.RecommendedIterations;
 

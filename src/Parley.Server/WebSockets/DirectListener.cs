@@ -28,18 +28,28 @@ internal sealed class DirectListenerFactory(IServiceProvider services, ServerSet
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
-        Socket socket;
+        var count = settings.ListenSockets > 0 ? settings.ListenSockets : Environment.ProcessorCount;
+        var sockets = count > 1 && OperatingSystem.IsLinux() && endpoint is IPEndPoint ip
+            ? ListenSharedPort.Bind(ip, count)
+            : [BindOne(endpoint)];
+        foreach (var socket in sockets)
+        {
+            socket.Listen(Math.Max(1, settings.ListenBacklog));
+        }
+
+        return ValueTask.FromResult<IConnectionListener>(new DirectListener(sockets, services, logs));
+    }
+
+    private static Socket BindOne(EndPoint endpoint)
+    {
         try
         {
-            socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+            return SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
             throw new AddressInUseException(e.Message, e);
         }
-
-        socket.Listen(Math.Max(1, settings.ListenBacklog));
-        return ValueTask.FromResult<IConnectionListener>(new DirectListener(socket, services, logs));
     }
 }
 
@@ -49,24 +59,25 @@ internal sealed class DirectListener : IConnectionListener
     /// <summary>How long a new connection may take to send its first request head before Kestrel is handed it.</summary>
     public static readonly TimeSpan HeadTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly Socket _listen;
+    private readonly Socket[] _listen;
     private readonly IServiceProvider _services;
     private readonly ILogger _log;
     private readonly SocketConnectionContextFactory _kestrel;
     private readonly Channel<ConnectionContext> _forKestrel = Channel.CreateUnbounded<ConnectionContext>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _acceptLoop;
+    private readonly Task[] _acceptLoops;
 
     // Open direct sockets: Kestrel does not know them, so the listener's dispose aborts whatever the node's drain left open.
     private readonly LiveList<DirectSocket> _live = new();
 
-    public DirectListener(Socket listen, IServiceProvider services, ILoggerFactory logs)
+    /// <summary>Serves every socket in <paramref name="listen"/> (all bound to one endpoint), one accept loop each.</summary>
+    public DirectListener(Socket[] listen, IServiceProvider services, ILoggerFactory logs)
     {
         _listen = listen;
         _services = services;
         _log = logs.CreateLogger<DirectListener>();
         _kestrel = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), logs.CreateLogger("Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets"));
-        EndPoint = listen.LocalEndPoint!;
-        _acceptLoop = AcceptLoopAsync();
+        EndPoint = listen[0].LocalEndPoint!;
+        _acceptLoops = Array.ConvertAll(listen, AcceptLoopAsync);
     }
 
     public EndPoint EndPoint { get; }
@@ -86,8 +97,13 @@ internal sealed class DirectListener : IConnectionListener
 
     public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
     {
-        _listen.Dispose();
-        await _acceptLoop;
+        foreach (var socket in _listen)
+        {
+            socket.Dispose();
+        }
+
+        await Task.WhenAll(_acceptLoops);
+        _forKestrel.Writer.TryComplete();
     }
 
     public async ValueTask DisposeAsync()
@@ -103,40 +119,33 @@ internal sealed class DirectListener : IConnectionListener
         _kestrel.Dispose();
     }
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptLoopAsync(Socket listen)
     {
         await Task.Yield();
-        try
+        while (true)
         {
-            while (true)
+            Socket socket;
+            try
             {
-                Socket socket;
-                try
-                {
-                    socket = await _listen.AcceptAsync();
-                }
-                catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument)
-                {
-                    return;
-                }
-                catch (ObjectDisposedException)
-                {
-                    return;
-                }
-                catch (SocketException e)
-                {
-                    // Out of descriptors, say: the connection waits in the backlog; accepting resumes shortly.
-                    _log.LogWarning("accept failed: {Error}", e.SocketErrorCode);
-                    await Task.Delay(10);
-                    continue;
-                }
-
-                _ = SortAsync(socket);
+                socket = await listen.AcceptAsync();
             }
-        }
-        finally
-        {
-            _forKestrel.Writer.TryComplete();
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // Out of descriptors, say: the connection waits in the backlog; accepting resumes shortly.
+                _log.LogWarning("accept failed: {Error}", e.SocketErrorCode);
+                await Task.Delay(10);
+                continue;
+            }
+
+            _ = SortAsync(socket);
         }
     }
 
