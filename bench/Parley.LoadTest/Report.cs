@@ -16,7 +16,7 @@ public static class Report
     private static string Kib(double bytes) => double.IsFinite(bytes) ? (bytes / 1024).ToString("0.00", CultureInfo.InvariantCulture) + " KiB" : "n/a";
 
     /// <summary>
-    /// What bounds Parley's fan-out and direct figures, computed from this run's own measurements, so the explanation
+    /// What bounds Parley's fan-out, direct and storm figures, computed from this run's own measurements, so the explanation
     /// stays true to the figures it explains.
     /// </summary>
     private static void WriteLimits(StringBuilder md, RunResult run, Func<string, string, string, double> fig, Func<string, string, ScenarioResult?> get)
@@ -24,12 +24,13 @@ public static class Report
         var small = get("fanout-small", "parley");
         var large = get("fanout-large", "parley");
         var direct = get("direct-latency", "parley");
-        if (small is null && large is null && direct is null)
+        var storm = get("storm", "parley");
+        if (small is null && large is null && direct is null && storm is null)
         {
             return;
         }
 
-        md.AppendLine("## What bounds Parley's fan-out and direct figures (computed from this run)");
+        md.AppendLine("## What bounds Parley's figures (computed from this run)");
         md.AppendLine();
         var floor = FloorBefore(run, fig("fanout-small", "parley", "sendFloorMicroseconds"));
 
@@ -59,6 +60,15 @@ public static class Report
                 (double.IsFinite(commit)
                     ? $" The ack's median was {N(direct.AckLatency?.P50Ms ?? double.NaN, "0.00")} ms, of which PostgreSQL's commit (timed by the node) {N(commit, "0.00")} ms: a delivery p50 of 1 ms would leave less than nothing for the rest of the path."
                     : ""));
+        }
+
+        if (storm is not null && double.IsFinite(storm.Figure("generatorCpuSeconds")))
+        {
+            var nodes = storm.Figure("serverCpuSeconds");
+            var backends = storm.Figure("backendCpuSeconds");
+            var generator = storm.Figure("generatorCpuSeconds");
+            var total = nodes + backends + generator;
+            md.AppendLine($"- **Storm.** From the second before the first reconnect to the last client ready, the two nodes used {N(nodes, "0.0")} CPU-s, PostgreSQL, RabbitMQ and Redis {N(backends, "0.0")} and the load generator {N(generator, "0.0")}: {N(total, "0.0")} CPU-s, {N(total / run.Cores, "0.0")} s of all {N(run.Cores)} cores, for {N(storm.Figure("clients"))} clients arriving over {N(storm.Figure("windowMs"))} ms. The storm lasts as long as the machine takes to do that work (p99 {N(storm.Latency?.P99Ms ?? double.NaN, "0")} ms), so its p99 moves with the server's share of it and with what else the host runs; the generator's part is mostly the kernel's TCP, which on loopback also runs the server's half of each handshake.");
         }
 
         md.AppendLine();
