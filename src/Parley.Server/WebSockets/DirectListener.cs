@@ -31,25 +31,25 @@ internal sealed class DirectListenerFactory(IServiceProvider services, ServerSet
         var count = settings.ListenSockets > 0 ? settings.ListenSockets : Environment.ProcessorCount;
         var sockets = count > 1 && OperatingSystem.IsLinux() && endpoint is IPEndPoint ip
             ? ListenSharedPort.Bind(ip, count)
-            : [BindOne(endpoint)];
-        foreach (var socket in sockets)
+            : [ListenSharedPort.InUseAsAddressInUse(() => SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint))];
+        try
         {
-            socket.Listen(Math.Max(1, settings.ListenBacklog));
+            foreach (var socket in sockets)
+            {
+                socket.Listen(Math.Max(1, settings.ListenBacklog));
+            }
+        }
+        catch
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            throw;
         }
 
         return ValueTask.FromResult<IConnectionListener>(new DirectListener(sockets, services, logs));
-    }
-
-    private static Socket BindOne(EndPoint endpoint)
-    {
-        try
-        {
-            return SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
-        {
-            throw new AddressInUseException(e.Message, e);
-        }
     }
 }
 

@@ -78,15 +78,23 @@ internal static class ListenSharedPort
         }
     }
 
-    private static void Bind(Socket socket, IPEndPoint endpoint)
+    /// <summary>Runs a bind, reporting a port in use as Kestrel expects it (<see cref="AddressInUseException"/>).</summary>
+    public static T InUseAsAddressInUse<T>(Func<T> bind)
     {
         try
         {
-            socket.Bind(endpoint);
+            return bind();
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
             throw new AddressInUseException(e.Message, e);
         }
     }
+
+    private static void Bind(Socket socket, IPEndPoint endpoint) =>
+        InUseAsAddressInUse(() =>
+        {
+            socket.Bind(endpoint);
+            return socket;
+        });
 }
