@@ -99,6 +99,39 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public async Task A_hello_backlog_longer_than_the_outbound_queue_arrives_in_full_before_synced()
+    {
+        // A hello's backlog is queued to leave with synced in one write, but it is written as soon as half the queue
+        // waits: 50 backlog frames against a queue of 32. Held whole, they would close the socket as a slow consumer.
+        var (server, api) = await StartAsync(new() { ["OutboundQueueFrames"] = "32", ["SendRatePerSecond"] = "1000000", ["SendBurst"] = "1000000" });
+        await using var _ = server;
+        using var __ = api;
+        var writer = await api.RegisterAsync("write");
+        var reader = await api.RegisterAsync("back");
+        var room = await api.CreateRoomAsync(writer, "backlog");
+        await api.JoinAsync(reader, room);
+        await using (var w = await WsTestClient.ConnectAndHelloAsync(server.WsUri, writer.Token))
+        {
+            for (var i = 1; i <= 50; i++)
+            {
+                Assert.Equal("ack", (await w.SendMessageAsync(room, "m" + i)).Op());
+            }
+        }
+
+        // Returns after synced, or throws if the socket closed first.
+        await using var ws = await WsTestClient.ConnectAndHelloAsync(server.WsUri, reader.Token);
+        var frames = ws.All.ToList();
+        var synced = frames.FindIndex(f => f.Op() == "synced");
+        Assert.Equal(
+            Enumerable.Range(1, 50).Select(s => (long)s),
+            frames.Take(synced).Where(f => f.Op() == "msg" && f.Str("conv") == room).Select(f => f.Long("seq")));
+
+        // Still open: the connection answers.
+        await ws.SendAsync(new { op = "ping", t = 7 });
+        Assert.Equal(7, (await ws.WaitForOpAsync("pong", TimeSpan.FromSeconds(5))).Long("t"));
+    }
+
+    [Fact]
     public async Task A_socket_whose_token_expires_is_closed_with_4001()
     {
         var (server, api) = await StartAsync(new() { ["TokenLifetimeSeconds"] = "2" });

@@ -374,7 +374,7 @@ internal sealed class ConversationRoute
             _subs.Add(sub);
             if (head > sub.Cursor)
             {
-                await CatchUpAsync([sub], head);
+                await CatchUpAsync([sub], head, flush: work.OnDone is null);
             }
         }
         finally
@@ -407,14 +407,21 @@ internal sealed class ConversationRoute
             var behind = added.Where(s => s.Cursor < target).ToList();
             if (behind.Count > 0)
             {
-                await CatchUpAsync(behind, target);
+                await CatchUpAsync(behind, target, flush: false);
             }
         }
         finally
         {
             foreach (var work in works)
             {
-                work.OnDone?.Invoke();
+                if (work.OnDone is null)
+                {
+                    work.Session.Flush();
+                }
+                else
+                {
+                    work.OnDone();
+                }
             }
         }
     }
@@ -496,8 +503,28 @@ internal sealed class ConversationRoute
     /// <summary>
     /// Brings every given subscription up to <paramref name="target"/> from the store, in seq order. A subscription more
     /// than <see cref="MaxCatchUpMessages"/> behind is told of a gap for the older part (it reads it through history).
+    /// The frames are queued, each connection's share written together: at the end when <paramref name="flush"/>, else
+    /// by the caller (a hello's backlog leaves with its <c>synced</c>, see <see cref="SubscribeWork"/>).
     /// </summary>
-    private async Task CatchUpAsync(List<Subscription> subs, long target)
+    private async Task CatchUpAsync(List<Subscription> subs, long target, bool flush = true)
+    {
+        try
+        {
+            await QueueCatchUpAsync(subs, target);
+        }
+        finally
+        {
+            if (flush)
+            {
+                foreach (var sub in subs)
+                {
+                    sub.Session.Flush();
+                }
+            }
+        }
+    }
+
+    private async Task QueueCatchUpAsync(List<Subscription> subs, long target)
     {
         var from = subs.Min(s => s.Cursor);
         var backlog = _ctx.BacklogLimit;
@@ -508,7 +535,7 @@ internal sealed class ConversationRoute
             if (target - sub.Cursor > limit)
             {
                 var gapTo = target - limit;
-                sub.Session.Send(ServerFrames.Gap(ConvId, sub.Cursor + 1, gapTo));
+                sub.Session.Queue(ServerFrames.Gap(ConvId, sub.Cursor + 1, gapTo));
                 sub.Cursor = gapTo;
             }
 
@@ -525,7 +552,7 @@ internal sealed class ConversationRoute
                 {
                     if (sub.Cursor == seq - 1)
                     {
-                        sub.Session.Send(_recent[seq]);
+                        sub.Session.Queue(_recent[seq]);
                         sub.Cursor = seq;
                     }
                 }
@@ -563,7 +590,7 @@ internal sealed class ConversationRoute
                     {
                         if (sub.Cursor == m.Seq - 1)
                         {
-                            sub.Session.Send(frame);
+                            sub.Session.Queue(frame);
                             sub.Cursor = m.Seq;
                         }
                     }
@@ -628,7 +655,11 @@ internal sealed record GapTimeoutWork : RouteWork
 /// <summary>The store's last seq, from a head check: catch up whoever is behind it.</summary>
 internal sealed record HeadWork(long LastSeq) : RouteWork;
 
-/// <summary>Start delivering to a session from <paramref name="Cursor"/>; <paramref name="OnDone"/> runs after its backlog was queued.</summary>
+/// <summary>
+/// Start delivering to a session from <paramref name="Cursor"/>. Without <paramref name="OnDone"/> the backlog is written
+/// at once; with it, it is only queued, and <paramref name="OnDone"/>, run once it is, must see that the session's queue
+/// is written (a hello's last one sends <c>synced</c>: welcome's backlog from every conversation leaves in one write).
+/// </summary>
 internal sealed record SubscribeWork(Session Session, long Cursor, long KnownLastSeq, Action? OnDone) : RouteWork;
 
 /// <summary>Stop delivering to a session.</summary>

@@ -12,7 +12,8 @@ public interface IFrameSink
 
     /// <summary>
     /// Like <see cref="TrySend"/>, but the frame may wait for <see cref="Flush"/> (or the next <see cref="TrySend"/>) before
-    /// it is written, so frames queued together leave in one socket write. The caller must call <see cref="Flush"/>.
+    /// it is written, so frames queued together leave in one socket write. The caller must see that a flush follows (its
+    /// own, or a later <see cref="TrySend"/>'s). A transport may start writing before that once a write's worth waits.
     /// </summary>
     bool TryQueue(ReadOnlyMemory<byte> frame) => TrySend(frame);
 

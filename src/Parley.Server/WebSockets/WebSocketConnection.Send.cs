@@ -7,7 +7,9 @@ namespace Parley.Server.WebSockets;
 /// The send side: a bounded queue and a drain that runs only while there is something to send, so an idle connection
 /// holds neither a waiting task nor a channel. Frames queued together (a delivery loop's burst, through TryQueue and
 /// Flush) are framed into the output pipe and flushed together: one socket write. Pings and pongs go through the same
-/// queue, so the drain is the only writer. After <see cref="Close"/> the drain sends what is queued, then the close frame.
+/// queue, so the drain is the only writer. Frames left waiting for a flush start the drain themselves once a write's
+/// worth (<see cref="MaxBatchFrames"/>, at most half the queue) has gathered. After <see cref="Close"/> the drain sends
+/// what is queued, then the close frame.
 /// </summary>
 internal sealed partial class WebSocketConnection
 {
@@ -56,6 +58,7 @@ internal sealed partial class WebSocketConnection
     private bool TryQueue(OutFrame frame)
     {
         var overflow = false;
+        var full = false;
         lock (QueueLock)
         {
             if (Volatile.Read(ref _closing) != 0)
@@ -71,6 +74,7 @@ internal sealed partial class WebSocketConnection
             else
             {
                 queue.Enqueue(frame);
+                full = !_draining && queue.Count >= Math.Min(MaxBatchFrames, MaxQueued / 2);
             }
         }
 
@@ -78,6 +82,13 @@ internal sealed partial class WebSocketConnection
         {
             Close(CloseCodes.SlowConsumer, "outbound queue overflow: read faster, then resume");
             return false;
+        }
+
+        if (full)
+        {
+            // A write's worth waits (or half the queue): it leaves now, so frames held for a flush (a hello's backlog from
+            // many conversations) never fill the queue up to the slow-consumer bound by themselves.
+            StartSending();
         }
 
         return true;
