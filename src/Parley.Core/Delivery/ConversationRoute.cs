@@ -374,12 +374,12 @@ internal sealed class ConversationRoute
             _subs.Add(sub);
             if (head > sub.Cursor)
             {
-                await CatchUpAsync([sub], head, flush: work.OnDone is null);
+                await CatchUpAsync([sub], head, flush: false);
             }
         }
         finally
         {
-            work.OnDone?.Invoke();
+            Finish(work);
         }
     }
 
@@ -414,15 +414,21 @@ internal sealed class ConversationRoute
         {
             foreach (var work in works)
             {
-                if (work.OnDone is null)
-                {
-                    work.Session.Flush();
-                }
-                else
-                {
-                    work.OnDone();
-                }
+                Finish(work);
             }
+        }
+    }
+
+    /// <summary>A subscription's backlog is queued: written now, or by its <see cref="SubscribeWork.OnDone"/>.</summary>
+    private static void Finish(SubscribeWork work)
+    {
+        if (work.OnDone is null)
+        {
+            work.Session.Flush();
+        }
+        else
+        {
+            work.OnDone();
         }
     }
 
