@@ -47,6 +47,46 @@ public sealed class DirectListenerTests
     }
 
     [Fact]
+    public async Task Upgrade_heads_are_read_as_RFC_6455_has_them_and_whatever_Parley_does_not_take_is_Kestrels()
+    {
+        await using var node = await SecurityNode.StartAsync();
+        var host = node.BaseUri.Authority;
+
+        // The key and answer from RFC 6455 section 1.3: Parley's 101 must carry exactly this Sec-WebSocket-Accept.
+        const string Key = "dGhlIHNhbXBsZSBub25jZQ==";
+        const string Accept = "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+        (string Case, string Head, bool Parleys)[] cases =
+        [
+            ("the usual head", $"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {Key}\r\nSec-WebSocket-Version: 13\r\n\r\n", true),
+            ("names in any case, blanks around values, a token list, a query",
+                $"GET /ws?v=1 HTTP/1.1\r\nhost:{host}\r\nUPGRADE: \tWebSocket \r\nconnection: keep-alive, Upgrade\r\nsec-websocket-key:   {Key}\t\r\nSEC-WEBSOCKET-VERSION: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", true),
+            ("another path", $"GET /wsx HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {Key}\r\nSec-WebSocket-Version: 13\r\n\r\n", false),
+            ("HTTP/1.0", $"GET /ws HTTP/1.0\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {Key}\r\nSec-WebSocket-Version: 13\r\n\r\n", false),
+            ("version 8", $"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {Key}\r\nSec-WebSocket-Version: 8\r\n\r\n", false),
+            ("no upgrade token", $"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nSec-WebSocket-Key: {Key}\r\nSec-WebSocket-Version: 13\r\n\r\n", false),
+            ("no host", $"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {Key}\r\nSec-WebSocket-Version: 13\r\n\r\n", false),
+            ("a key of 15 bytes", $"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ\r\nSec-WebSocket-Version: 13\r\n\r\n", false),
+            ("a header line without a colon", $"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {Key}\r\nSec-WebSocket-Version: 13\r\n\r\n", false),
+        ];
+
+        foreach (var (name, request, parleys) in cases)
+        {
+            await using var socket = await RawSocket.ConnectAsync(node.BaseUri);
+            await socket.SendAsync(request);
+            var head = await socket.ReadHeadAsync(Timeout);
+            if (parleys)
+            {
+                Assert.True(RawSocket.StatusOf(head) == 101 && !head.Contains("Date:", StringComparison.OrdinalIgnoreCase), $"{name}: Parley's 101 expected, got:\n{head}");
+                Assert.Contains(Accept, head, StringComparison.Ordinal);
+            }
+            else
+            {
+                Assert.True(head.Contains("Date:", StringComparison.OrdinalIgnoreCase), $"{name}: Kestrel's answer expected, got:\n{head}");
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_request_head_and_a_hello_written_a_few_bytes_at_a_time_are_read_whole()
     {
         await using var node = await SecurityNode.StartAsync();

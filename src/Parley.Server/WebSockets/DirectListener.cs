@@ -229,9 +229,8 @@ internal sealed class DirectListener : IConnectionListener
     /// <summary>Accepts the upgrade in <paramref name="head"/> when it is valid and the node takes it; false leaves the socket untouched.</summary>
     private bool TryAccept(Socket socket, byte[] head)
     {
-        var text = Encoding.Latin1.GetString(head, 0, head.Length - 4);
         var node = _services.GetRequiredService<ParleyNode>();
-        if (!DirectUpgrade.TryParseUpgrade(text, out var key, out var origin, out var host) || node.IsDraining
+        if (!DirectUpgrade.TryParseUpgrade(head.AsSpan(0, head.Length - 4), out var key, out var origin, out var host) || node.IsDraining
             || !_services.GetRequiredService<OriginPolicy>().Allows(origin, host))
         {
             // Refusals are Kestrel's to answer (its /ws endpoint reads the same bytes).
@@ -260,7 +259,7 @@ internal sealed class DirectListener : IConnectionListener
 
         try
         {
-            pipe.Output.Write(DirectUpgrade.SwitchingProtocols(key));
+            DirectUpgrade.WriteSwitchingProtocols(pipe.Output, key);
             await pipe.Output.FlushAsync();
             var connection = WebSocketEndpoint.CreateConnection(pipe, pipe, _services);
             await connection.RunAsync(CancellationToken.None);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Parley.Server.WebSockets;
@@ -46,71 +47,109 @@ internal static class DirectUpgrade
         return Head.Complete;
     }
 
-    /// <summary>The 101 answer to a request whose key is <paramref name="key"/>.</summary>
-    public static byte[] SwitchingProtocols(string key) => Encoding.ASCII.GetBytes(
-        $"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {WebSocketFrames.AcceptKey(key)}\r\n\r\n");
+    /// <summary>Writes the 101 answer to a request whose key is <paramref name="key"/> (a valid one: see <see cref="TryParseUpgrade"/>).</summary>
+    public static void WriteSwitchingProtocols(IBufferWriter<byte> output, string key)
+    {
+        ReadOnlySpan<byte> head = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "u8;
+        var span = output.GetSpan(head.Length + WebSocketFrames.AcceptKeyLength + 4);
+        head.CopyTo(span);
+        var written = head.Length + WebSocketFrames.WriteAcceptKey(key, span[head.Length..]);
+        "\r\n\r\n"u8.CopyTo(span[written..]);
+        output.Advance(written + 4);
+    }
 
-    /// <summary>A GET of /ws (any query) asking for a version-13 WebSocket upgrade, as RFC 6455 section 4.2.1 has it.</summary>
-    internal static bool TryParseUpgrade(string head, out string key, out string? origin, out string host)
+    /// <summary>
+    /// A GET of /ws (any query) asking for a version-13 WebSocket upgrade, as RFC 6455 section 4.2.1 has it.
+    /// <paramref name="head"/> is the request head without its closing blank line; it is read where it lies, and only
+    /// the three values kept are copied out of it.
+    /// </summary>
+    internal static bool TryParseUpgrade(ReadOnlySpan<byte> head, out string key, out string? origin, out string host)
     {
         key = "";
         origin = null;
         host = "";
-        var lines = head.Split("\r\n");
-        var request = lines[0].Split(' ');
-        if (request.Length != 3 || request[0] != "GET" || request[2] != "HTTP/1.1")
-        {
-            return false;
-        }
-
-        var path = request[1];
-        var q = path.IndexOf('?', StringComparison.Ordinal);
-        if ((q < 0 ? path : path[..q]) != "/ws")
+        var lineEnd = head.IndexOf("\r\n"u8);
+        if (!IsUpgradeRequestLine(lineEnd < 0 ? head : head[..lineEnd]))
         {
             return false;
         }
 
         bool upgrade = false, connectionUpgrade = false, version = false;
-        for (var i = 1; i < lines.Length; i++)
+        var rest = lineEnd < 0 ? [] : head[(lineEnd + 2)..];
+        while (lineEnd >= 0)
         {
-            var colon = lines[i].IndexOf(':', StringComparison.Ordinal);
+            lineEnd = rest.IndexOf("\r\n"u8);
+            var line = lineEnd < 0 ? rest : rest[..lineEnd];
+            rest = lineEnd < 0 ? [] : rest[(lineEnd + 2)..];
+            var colon = line.IndexOf((byte)':');
             if (colon <= 0)
             {
                 return false;
             }
 
-            var name = lines[i][..colon].Trim();
-            var value = lines[i][(colon + 1)..].Trim();
-            if (name.Equals("Upgrade", StringComparison.OrdinalIgnoreCase))
+            var name = Trimmed(line[..colon]);
+            var value = Trimmed(line[(colon + 1)..]);
+            if (Ascii.EqualsIgnoreCase(name, "Upgrade"u8))
             {
-                upgrade = value.Equals("websocket", StringComparison.OrdinalIgnoreCase);
+                upgrade = Ascii.EqualsIgnoreCase(value, "websocket"u8);
             }
-            else if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+            else if (Ascii.EqualsIgnoreCase(name, "Connection"u8))
             {
-                connectionUpgrade = value.Split(',').Any(t => t.Trim().Equals("upgrade", StringComparison.OrdinalIgnoreCase));
+                connectionUpgrade = HasToken(value, "upgrade"u8);
             }
-            else if (name.Equals("Sec-WebSocket-Version", StringComparison.OrdinalIgnoreCase))
+            else if (Ascii.EqualsIgnoreCase(name, "Sec-WebSocket-Version"u8))
             {
-                version = value == "13";
+                version = value.SequenceEqual("13"u8);
             }
-            else if (name.Equals("Sec-WebSocket-Key", StringComparison.OrdinalIgnoreCase))
+            else if (Ascii.EqualsIgnoreCase(name, "Sec-WebSocket-Key"u8))
             {
-                key = value;
+                key = Encoding.Latin1.GetString(value);
             }
-            else if (name.Equals("Origin", StringComparison.OrdinalIgnoreCase))
+            else if (Ascii.EqualsIgnoreCase(name, "Origin"u8))
             {
-                origin = value;
+                origin = Encoding.Latin1.GetString(value);
             }
-            else if (name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+            else if (Ascii.EqualsIgnoreCase(name, "Host"u8))
             {
-                host = value;
+                host = Encoding.Latin1.GetString(value);
             }
-            else if (name.Equals("Sec-WebSocket-Extensions", StringComparison.OrdinalIgnoreCase) || name.Equals("Sec-WebSocket-Protocol", StringComparison.OrdinalIgnoreCase))
-            {
-                // Nothing is negotiated (no compression, no subprotocol), as the HTTP path does: the headers are ignored.
-            }
+
+            // Sec-WebSocket-Extensions and Sec-WebSocket-Protocol are ignored: nothing is negotiated (no compression,
+            // no subprotocol), as on the HTTP path.
         }
 
         return upgrade && connectionUpgrade && version && host.Length > 0 && WebSocketFrames.IsValidKey(key);
     }
+
+    /// <summary>"GET /ws HTTP/1.1", the path with any query: exactly three parts, one space apart.</summary>
+    private static bool IsUpgradeRequestLine(ReadOnlySpan<byte> line)
+    {
+        ReadOnlySpan<byte> method = "GET "u8;
+        ReadOnlySpan<byte> version = " HTTP/1.1"u8;
+        if (!line.StartsWith(method) || !line.EndsWith(version) || line.Length < method.Length + version.Length)
+        {
+            return false;
+        }
+
+        var target = line[method.Length..^version.Length];
+        var query = target.IndexOf((byte)'?');
+        return target.IndexOf((byte)' ') < 0 && (query < 0 ? target : target[..query]).SequenceEqual("/ws"u8);
+    }
+
+    /// <summary>Whether a comma-separated header value lists <paramref name="token"/> (any case, spaces around it allowed).</summary>
+    private static bool HasToken(ReadOnlySpan<byte> value, ReadOnlySpan<byte> token)
+    {
+        foreach (var range in value.Split((byte)','))
+        {
+            if (Ascii.EqualsIgnoreCase(Trimmed(value[range]), token))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary><paramref name="text"/> without the ASCII whitespace around it.</summary>
+    private static ReadOnlySpan<byte> Trimmed(ReadOnlySpan<byte> text) => text[Ascii.Trim(text)];
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -217,8 +218,30 @@ internal static class WebSocketFrames
     }
 
     /// <summary>The Sec-WebSocket-Accept value for a client's Sec-WebSocket-Key (RFC 6455 section 4.2.2).</summary>
-    public static string AcceptKey(string key) =>
-        Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
+    public static string AcceptKey(string key)
+    {
+        Span<byte> accept = stackalloc byte[AcceptKeyLength];
+        return Encoding.ASCII.GetString(accept[..WriteAcceptKey(key, accept)]);
+    }
+
+    /// <summary>The length of every Sec-WebSocket-Accept value: the base64 of a 20-byte SHA-1.</summary>
+    public const int AcceptKeyLength = 28;
+
+    /// <summary>
+    /// Writes the Sec-WebSocket-Accept value for <paramref name="key"/> (a valid key: 24 ASCII characters) into
+    /// <paramref name="destination"/>, at least <see cref="AcceptKeyLength"/> bytes; returns the bytes written.
+    /// </summary>
+    public static int WriteAcceptKey(string key, Span<byte> destination)
+    {
+        ReadOnlySpan<byte> guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"u8;
+        Span<byte> input = stackalloc byte[64];
+        var keyLength = Encoding.ASCII.GetBytes(key, input);
+        guid.CopyTo(input[keyLength..]);
+        Span<byte> hash = stackalloc byte[SHA1.HashSizeInBytes];
+        SHA1.HashData(input[..(keyLength + guid.Length)], hash);
+        Base64.EncodeToUtf8(hash, destination, out _, out var written);
+        return written;
+    }
 
     /// <summary>A Sec-WebSocket-Key is the base64 of 16 bytes.</summary>
     public static bool IsValidKey(string? key)
