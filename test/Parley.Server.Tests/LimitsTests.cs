@@ -15,6 +15,32 @@ public sealed class LimitsTests
         return (server, new ApiClient(server.BaseUri));
     }
 
+    /// <summary>Settings with an outbound queue of <paramref name="frames"/> and no send limit worth the name.</summary>
+    private static Dictionary<string, string?> Unthrottled(int frames) => new()
+    {
+        ["OutboundQueueFrames"] = frames.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["SendRatePerSecond"] = "1000000",
+        ["SendBurst"] = "1000000",
+    };
+
+    /// <summary>Registers a user per prefix; the first creates room <paramref name="name"/> and the others join it.</summary>
+    private static async Task<(string Room, TestUser[] Users)> RoomWithAsync(ApiClient api, string name, params string[] prefixes)
+    {
+        var users = new TestUser[prefixes.Length];
+        for (var i = 0; i < prefixes.Length; i++)
+        {
+            users[i] = await api.RegisterAsync(prefixes[i]);
+        }
+
+        var room = await api.CreateRoomAsync(users[0], name);
+        foreach (var member in users.Skip(1))
+        {
+            await api.JoinAsync(member, room);
+        }
+
+        return (room, users);
+    }
+
     [Fact]
     public async Task Sends_over_the_rate_limit_get_rate_limited_and_a_flooding_connection_is_closed_with_4029()
     {
@@ -63,15 +89,11 @@ public sealed class LimitsTests
     [Fact]
     public async Task A_client_that_stops_reading_is_dropped_while_others_keep_receiving()
     {
-        var (server, api) = await StartAsync(new() { ["OutboundQueueFrames"] = "1024", ["SendRatePerSecond"] = "1000000", ["SendBurst"] = "1000000" });
+        var (server, api) = await StartAsync(Unthrottled(1024));
         await using var _ = server;
         using var __ = api;
-        var talker = await api.RegisterAsync("talk");
-        var sleeper = await api.RegisterAsync("sleep");
-        var reader = await api.RegisterAsync("read");
-        var room = await api.CreateRoomAsync(talker, "busy");
-        await api.JoinAsync(sleeper, room);
-        await api.JoinAsync(reader, room);
+        var (room, users) = await RoomWithAsync(api, "busy", "talk", "sleep", "read");
+        var (talker, sleeper, reader) = (users[0], users[1], users[2]);
 
         // A raw socket that says hello and then never reads.
         using var stuck = new ClientWebSocket();
@@ -103,13 +125,11 @@ public sealed class LimitsTests
     {
         // A hello's backlog is queued to leave with synced in one write, but it is written as soon as half the queue
         // waits: 50 backlog frames against a queue of 32. Held whole, they would close the socket as a slow consumer.
-        var (server, api) = await StartAsync(new() { ["OutboundQueueFrames"] = "32", ["SendRatePerSecond"] = "1000000", ["SendBurst"] = "1000000" });
+        var (server, api) = await StartAsync(Unthrottled(32));
         await using var _ = server;
         using var __ = api;
-        var writer = await api.RegisterAsync("write");
-        var reader = await api.RegisterAsync("back");
-        var room = await api.CreateRoomAsync(writer, "backlog");
-        await api.JoinAsync(reader, room);
+        var (room, users) = await RoomWithAsync(api, "backlog", "write", "back");
+        var (writer, reader) = (users[0], users[1]);
         await using (var w = await WsTestClient.ConnectAndHelloAsync(server.WsUri, writer.Token))
         {
             for (var i = 1; i <= 50; i++)
