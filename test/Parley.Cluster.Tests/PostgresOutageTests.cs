@@ -141,4 +141,51 @@ public sealed class PostgresOutageTests(ClusterFixture fixture, ITestOutputHelpe
             return (ws.All.First(Answer), clock.Elapsed);
         }
     }
+
+    [Fact]
+    public async Task With_the_store_frozen_a_hello_is_welcomed_within_seconds_then_refused_as_unavailable()
+    {
+        var cluster = fixture.Cluster;
+        var users = await fixture.UsersAsync(2, "w");
+        var room = await fixture.RoomAsync(users);
+        await using (var alice = await ClusterFixture.ConnectAsync(users[0], fixture.Nodes[0]))
+        {
+            Assert.Equal("ack", (await alice.SendMessageAsync(room, "before")).Op());
+        }
+
+        try
+        {
+            cluster.Postgres.Pause();
+            await using var bob = await WsTestClient.ConnectAsync(fixture.Nodes[1].WsUri);
+            var clock = Stopwatch.StartNew();
+            await bob.SendAsync(new { op = "hello", token = users[1].Token });
+
+            // The welcome waits for the hello's backlog, but not for a store that does not answer: the node's sweep
+            // writes it one to two seconds after the hello. The store's own timeouts end the hello later (about 11 s here).
+            var first = await bob.WaitForAsync(f => f.Op() is "welcome" or "synced" or "error", TimeSpan.FromSeconds(30));
+            var welcomedAfter = clock.Elapsed;
+            output.WriteLine($"first frame after {welcomedAfter.TotalMilliseconds:F0} ms: {first}");
+            Assert.Equal("welcome", first.Op());
+            Assert.True(welcomedAfter < TimeSpan.FromSeconds(5), $"welcome after {welcomedAfter}");
+
+            var end = await bob.WaitForAsync(f => f.Op() is "synced" or "error", TimeSpan.FromSeconds(30));
+            output.WriteLine($"then after {clock.ElapsedMilliseconds} ms: {end}");
+            Assert.Equal("unavailable", end.Str("code"));
+            Assert.DoesNotContain(bob.All, f => f.Op() is "msg" or "synced");
+        }
+        finally
+        {
+            cluster.Postgres.Resume();
+            await cluster.HealAsync();
+        }
+
+        foreach (var node in fixture.Nodes)
+        {
+            await node.WaitReadyzAsync(HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        }
+
+        // Back: the same user's hello gets the backlog and synced as ever.
+        await using var again = await ClusterFixture.ConnectAsync(users[1], fixture.Nodes[1], new Dictionary<string, long> { [room] = 0 });
+        Assert.Equal(["before"], again.All.Where(f => f.Op() == "msg").Select(f => f.Str("body")));
+    }
 }

@@ -61,6 +61,9 @@ internal sealed class RecordingSink : IFrameSink
     {
     }
 
+    /// <summary>The ops of the frames so far, in order.</summary>
+    public List<string> Ops() => [.. _frames.Select(f => f.GetProperty("op").GetString()!)];
+
     public List<long> Seqs(string conv) =>
         [.. _frames.Where(f => f.GetProperty("op").GetString() == "msg" && f.GetProperty("conv").GetString() == conv).Select(f => f.GetProperty("seq").GetInt64())];
 

@@ -155,8 +155,9 @@ public sealed partial class Hub
     }
 
     /// <summary>
-    /// Closes sessions whose credentials have expired, checking every session once a second until
-    /// <paramref name="ct"/> is cancelled: one timer for the node instead of one per connection.
+    /// Visits every session once a second until <paramref name="ct"/> is cancelled, one timer for the node instead of one
+    /// per connection: closes those whose credentials have expired, and writes what a hello still waiting for its
+    /// backlog after a second or more holds (its welcome), so a client hears it was accepted while the store is slow.
     /// </summary>
     public async Task RunExpirySweepAsync(CancellationToken ct)
     {
@@ -168,6 +169,11 @@ public sealed partial class Hub
                 var now = Environment.TickCount64;
                 foreach (var session in _sessions.Values)
                 {
+                    if (session.TakeOverdueHello())
+                    {
+                        session.Flush();
+                    }
+
                     if (session.TakeExpiry(now))
                     {
                         session.Send(ServerFrames.Error("hello", ErrorCodes.Unauthorized, "token expired"));

@@ -105,7 +105,9 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     /// <summary>
     /// Attaches a session after hello: subscribes it to the user's topic and every conversation of theirs, queues each
     /// conversation's backlog after its cursor (<paramref name="resume"/>, else the delivered watermark), then synced.
-    /// Throws <see cref="StoreUnavailableException"/> when the store cannot list the conversations.
+    /// Frames the connection queued without a flush before this (its welcome) leave in the same socket write as the
+    /// backlog and synced; when the store is slow, the hub's sweep writes them between one and two seconds after the
+    /// session was created. Throws <see cref="StoreUnavailableException"/> when the store cannot list the conversations.
     /// </summary>
     public async Task AttachAsync(Session session, IReadOnlyDictionary<string, long>? resume, CancellationToken ct)
     {
@@ -145,6 +147,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         {
             if (Interlocked.Decrement(ref remaining) == 0)
             {
+                session.MarkSynced();
                 session.Send(ServerFrames.Synced());
             }
         }

@@ -5,6 +5,11 @@ namespace Parley.Delivery;
 /// <summary>One authenticated client connection on this node: who it is, what it is subscribed to, and its sink.</summary>
 public sealed class Session
 {
+    // The hello's synced: not sent yet (HelloUnsynced), not sent at the hub's last sweep either (HelloOverdue), or sent.
+    private const int HelloSynced = 0;
+    private const int HelloUnsynced = 1;
+    private const int HelloOverdue = 2;
+
     // Per-connection state is kept small (thousands of idle sessions per node): the presence map is created on the first
     // presence frame, and the conversation set is a small array.
     private Dictionary<string, bool>? _presenceSeen;
@@ -13,6 +18,7 @@ public sealed class Session
     private int _membershipChanged;
     private int _closed;
     private int _signedOff;
+    private int _helloWaiting = HelloUnsynced;
     private long _expiresAt = long.MaxValue;
 
     internal Session(string id, string userId, string username, IFrameSink sink)
@@ -73,6 +79,25 @@ public sealed class Session
     {
         var at = Volatile.Read(ref _expiresAt);
         return at <= now && Interlocked.CompareExchange(ref _expiresAt, long.MaxValue, at) == at;
+    }
+
+    /// <summary>Records that the hello's <c>synced</c> is being sent: what the connection queued before it leaves with it.</summary>
+    internal void MarkSynced() => Volatile.Write(ref _helloWaiting, HelloSynced);
+
+    /// <summary>
+    /// The hub's once-a-second visit: true when the hello is still not synced a visit after the previous one found it so
+    /// (between one and two seconds after hello), once; the frames it holds (the welcome) are then to be written.
+    /// </summary>
+    internal bool TakeOverdueHello()
+    {
+        var state = Volatile.Read(ref _helloWaiting);
+        if (state == HelloUnsynced)
+        {
+            Interlocked.CompareExchange(ref _helloWaiting, HelloOverdue, HelloUnsynced);
+            return false;
+        }
+
+        return state == HelloOverdue && Interlocked.CompareExchange(ref _helloWaiting, HelloSynced, HelloOverdue) == HelloOverdue;
     }
 
     /// <summary>True once detached from the hub.</summary>

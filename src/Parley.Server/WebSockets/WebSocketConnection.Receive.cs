@@ -256,7 +256,10 @@ internal sealed partial class WebSocketConnection
         var session = Node.Hub.CreateSession(identity.UserId, identity.Username, this);
         _session = session;
         DisposeHelloTimer();
-        Enqueue(ServerFrames.Welcome(identity.UserId, identity.Username, Node.Options.NodeId, Node.Options.HeartbeatMs));
+        // The welcome waits to leave in one socket write with the backlog and synced (the hub flushes it then, or after a
+        // second or two when the store is slow): one write and one wake-up fewer per reconnect. Anything written to the
+        // connection meanwhile (a pong, an ack, an error) takes it along, in order.
+        TryQueue(ServerFrames.Welcome(identity.UserId, identity.Username, Node.Options.NodeId, Node.Options.HeartbeatMs));
         // The hub's once-a-second sweep closes the session when its token expires: no timer per connection.
         session.ExpiresIn(Tokens.TimeLeft(identity));
         // The attach (store reads, then the backlog) runs beside the receive loop, not in it: frames the client sends
