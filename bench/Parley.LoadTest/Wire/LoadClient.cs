@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
@@ -35,7 +36,6 @@ public abstract class LoadClient
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
     private TaskCompletionSource<bool> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private byte[] _buffer = [];
 
     protected LoadClient(ClientSpec spec, Metrics metrics)
     {
@@ -63,7 +63,6 @@ public abstract class LoadClient
         MessagesSinceConnect = 0;
         var endpoint = new IPEndPoint(IPAddress.Parse(Spec.Host), Spec.Port);
         Socket = await WsConnect.ConnectAsync(local, endpoint, PathAndQuery, ct);
-        _buffer = new byte[2048];
         _ = ReceiveLoopAsync(Socket);
         await OnOpenAsync();
         return await _ready.Task.WaitAsync(ReadyTimeout, ct);
@@ -129,6 +128,9 @@ public abstract class LoadClient
 
     private async Task ReceiveLoopAsync(WebSocket socket)
     {
+        // A pooled buffer for the connection's life: a reconnect storm's 10,000 new connections reuse the buffers the
+        // dropped ones gave back instead of allocating (and faulting in) fresh memory while the servers are measured.
+        var buffer = ArrayPool<byte>.Shared.Rent(2048);
         try
         {
             while (true)
@@ -136,12 +138,15 @@ public abstract class LoadClient
                 var length = 0;
                 while (true)
                 {
-                    if (length == _buffer.Length)
+                    if (length == buffer.Length)
                     {
-                        Array.Resize(ref _buffer, _buffer.Length * 2);
+                        var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        buffer.AsSpan(0, length).CopyTo(bigger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
                     }
 
-                    var result = await socket.ReceiveAsync(_buffer.AsMemory(length), CancellationToken.None);
+                    var result = await socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
                         _ready.TrySetResult(false);
@@ -155,12 +160,16 @@ public abstract class LoadClient
                     }
                 }
 
-                OnFrame(_buffer.AsSpan(0, length));
+                OnFrame(buffer.AsSpan(0, length));
             }
         }
         catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
             _ready.TrySetResult(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }

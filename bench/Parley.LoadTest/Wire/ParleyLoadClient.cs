@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Diagnostics;
 using System.Text.Json;
@@ -18,13 +19,27 @@ public sealed class ParleyLoadClient(ClientSpec spec, Metrics metrics) : LoadCli
 
     protected override Task OnOpenAsync()
     {
-        var hello = new Dictionary<string, object> { ["op"] = "hello", ["token"] = Spec.Token };
-        if (Spec.Resume is { Count: > 0 })
+        var hello = new ArrayBufferWriter<byte>(Spec.Token.Length + 64);
+        using (var json = new Utf8JsonWriter(hello))
         {
-            hello["resume"] = Spec.Resume;
+            json.WriteStartObject();
+            json.WriteString("op"u8, "hello"u8);
+            json.WriteString("token"u8, Spec.Token);
+            if (Spec.Resume is { Count: > 0 } resume)
+            {
+                json.WriteStartObject("resume"u8);
+                foreach (var (conv, seq) in resume)
+                {
+                    json.WriteNumber(conv, seq);
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
         }
 
-        return SendTextAsync(JsonSerializer.SerializeToUtf8Bytes(hello));
+        return SendTextAsync(hello.WrittenMemory);
     }
 
     public override Task SendChatAsync(string dest, bool direct, long scheduled, long n, int bodyBytes) =>

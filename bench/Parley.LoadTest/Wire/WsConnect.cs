@@ -1,7 +1,7 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Parley.LoadTest.Wire;
@@ -20,37 +20,48 @@ public static class WsConnect
             socket.Bind(new IPEndPoint(local, 0));
             await socket.ConnectAsync(server, ct);
             var stream = new NetworkStream(socket, ownsSocket: true);
-            var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+            // A nonce, as RFC 6455 asks; it needs no cryptographic strength here (one OpenSSL call fewer per connect).
+            Span<byte> nonce = stackalloc byte[16];
+            Random.Shared.NextBytes(nonce);
+            var key = Convert.ToBase64String(nonce);
             var request = $"GET {pathAndQuery} HTTP/1.1\r\nHost: {server}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
                           $"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
             await stream.WriteAsync(Encoding.ASCII.GetBytes(request), ct);
 
-            var buffer = new byte[1024];
-            var length = 0;
-            int headerEnd;
-            while ((headerEnd = IndexOfHeaderEnd(buffer.AsSpan(0, length))) < 0)
+            byte[] leftover;
+            var buffer = ArrayPool<byte>.Shared.Rent(1024);
+            try
             {
-                if (length == buffer.Length)
+                var length = 0;
+                int headerEnd;
+                while ((headerEnd = IndexOfHeaderEnd(buffer.AsSpan(0, length))) < 0)
                 {
-                    throw new IOException("upgrade response headers too long");
+                    if (length == 1024)
+                    {
+                        throw new IOException("upgrade response headers too long");
+                    }
+
+                    var n = await stream.ReadAsync(buffer.AsMemory(length, 1024 - length), ct);
+                    if (n == 0)
+                    {
+                        throw new IOException("connection closed during the upgrade");
+                    }
+
+                    length += n;
                 }
 
-                var n = await stream.ReadAsync(buffer.AsMemory(length), ct);
-                if (n == 0)
+                if (!buffer.AsSpan(0, headerEnd).StartsWith("HTTP/1.1 101"u8))
                 {
-                    throw new IOException("connection closed during the upgrade");
+                    throw new IOException("upgrade refused: " + Encoding.ASCII.GetString(buffer, 0, headerEnd).Split('\r')[0]);
                 }
 
-                length += n;
+                leftover = buffer.AsSpan(headerEnd + 4, length - headerEnd - 4).ToArray();
             }
-
-            var head = Encoding.ASCII.GetString(buffer, 0, headerEnd);
-            if (!head.StartsWith("HTTP/1.1 101", StringComparison.Ordinal))
+            finally
             {
-                throw new IOException("upgrade refused: " + head.Split('\r')[0]);
+                ArrayPool<byte>.Shared.Return(buffer);
             }
 
-            var leftover = buffer.AsSpan(headerEnd + 4, length - headerEnd - 4).ToArray();
             Stream wsStream = leftover.Length == 0 ? stream : new PrefixedStream(leftover, stream);
             return WebSocket.CreateFromStream(wsStream, new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
         }
