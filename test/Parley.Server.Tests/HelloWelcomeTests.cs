@@ -22,9 +22,7 @@ public sealed class HelloWelcomeTests
     public async Task A_welcome_queued_before_the_attach_leaves_with_the_backlog_and_synced_in_one_write()
     {
         await using var t = await Setup.CreateAsync();
-        var sink = new RecordingSink();
-        var session = t.Node.Hub.CreateSession(t.Reader, "reader", sink);
-        Assert.True(sink.TryQueue(Welcome));
+        var (session, sink) = t.SessionWithWelcomeQueued();
 
         await t.Node.Hub.AttachAsync(session, new Dictionary<string, long> { [t.Room] = 0 }, CancellationToken.None);
         await sink.WaitForSyncedAsync();
@@ -38,9 +36,7 @@ public sealed class HelloWelcomeTests
     public async Task While_the_conversation_list_waits_for_the_store_the_sweep_writes_the_welcome_within_two_seconds()
     {
         await using var t = await Setup.CreateAsync();
-        var sink = new RecordingSink();
-        var session = t.Node.Hub.CreateSession(t.Reader, "reader", sink);
-        Assert.True(sink.TryQueue(Welcome));
+        var (session, sink) = t.SessionWithWelcomeQueued();
 
         t.Gate.Close();
         var clock = Stopwatch.StartNew();
@@ -125,6 +121,15 @@ public sealed class HelloWelcomeTests
                 [.. Enumerable.Range(1, 2).Select(i => new AppendRequest(t.Room, owner, "owner", $"k{i}", Ids.New("m"), $"body {i}", now, "test"))],
                 CancellationToken.None);
             return t;
+        }
+
+        /// <summary>A session of the reader whose connection has queued its welcome without a flush, as a hello does.</summary>
+        public (Session Session, RecordingSink Sink) SessionWithWelcomeQueued()
+        {
+            var sink = new RecordingSink();
+            var session = Node.Hub.CreateSession(Reader, "reader", sink);
+            Assert.True(sink.TryQueue(Welcome));
+            return (session, sink);
         }
 
         public async ValueTask DisposeAsync()
