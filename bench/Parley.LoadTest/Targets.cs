@@ -165,13 +165,34 @@ public sealed class ParleyTarget(Paths paths) : Target(paths)
         get
         {
             var list = new List<(int, bool)>();
-            foreach (var name in new[] { "postgres", "beam.smp", "redis-server" })
+            foreach (var name in new[] { "postgres", "redis-server" })
             {
                 // The fixtures' servers are the only ones of their kind this run started; pick them by command line.
                 list.AddRange(FindProcesses(name).Select(p => (p, false)));
             }
 
+            // The broker's command line does not name its node, so it is found through its pid file; its tree takes in
+            // the helper processes the Erlang VM starts.
+            if (_rabbit?.BrokerPid is { } broker)
+            {
+                list.Add((broker, true));
+            }
+
             return list;
+        }
+    }
+
+    /// <summary>
+    /// Fails the run when a backend's process cannot be found: its CPU time would silently be missing from every
+    /// backend figure of the report (as the broker's was until 28 November).
+    /// </summary>
+    private void CheckBackendProcesses()
+    {
+        var found = BackendProcesses.Select(p => File.ReadAllText($"/proc/{p.Pid}/comm").Trim()).ToHashSet(StringComparer.Ordinal);
+        var missing = new[] { "postgres", "beam.smp", "redis-server" }.Where(name => !found.Contains(name)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new InvalidOperationException($"cannot find the processes of Parley's backends ({string.Join(", ", missing)}): their CPU time would be missing from the report");
         }
     }
 
@@ -202,7 +223,6 @@ public sealed class ParleyTarget(Paths paths) : Target(paths)
             var mine = comm switch
             {
                 "redis-server" => _redis is not null && cmdline.Contains(":" + _redis.Port, StringComparison.Ordinal),
-                "beam.smp" => _rabbit is not null && cmdline.Contains(_rabbit.NodeName.Split('@')[0], StringComparison.Ordinal),
                 _ => _postgres is not null && IsDescendantOrSelfOfPostgres(pid),
             };
             if (mine)
@@ -250,6 +270,7 @@ public sealed class ParleyTarget(Paths paths) : Target(paths)
         }.ConnectionString;
         _rabbit = await rabbit;
         _redis = await redis;
+        CheckBackendProcesses();
     }
 
     public override async Task StartNodesAsync(string scenario)

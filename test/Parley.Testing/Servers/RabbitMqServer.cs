@@ -99,6 +99,26 @@ public sealed class RabbitMqServer : IAsyncDisposable
 
     private string PidFile => Path.Combine(_dir, "rabbitmq.pid");
 
+    /// <summary>
+    /// The broker's own OS process (the Erlang VM, <c>beam.smp</c>), from the pid file RabbitMQ writes once it runs;
+    /// null before that or when the file is gone. Its command line does not carry the node name, so this is how a
+    /// caller tells this broker's process from any other (the benchmark reads its CPU time).
+    /// </summary>
+    public int? BrokerPid
+    {
+        get
+        {
+            try
+            {
+                return int.TryParse(File.ReadAllText(PidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+        }
+    }
+
     /// <summary>Starts a private server (the caller disposes it); throws with the server's log when it does not come up.</summary>
     public static async Task<RabbitMqServer> StartAsync()
     {
