@@ -2,7 +2,7 @@
 # Benchmarks: Parley against Socket.IO + Redis adapter and SignalR, every scenario, one run; regenerates
 # docs/performance.md and its charts (docs/performance/*.svg). Raw results: artifacts/bench/results.json.
 #
-#   eng/bench.sh                 the full run (about 25 minutes on 2 cores; run it on a quiet machine)
+#   eng/bench.sh                 the full run (about 15 minutes on 2 cores; run it on a quiet machine)
 #   eng/bench.sh --smoke         a few-second run of every scenario with tiny client counts (the test suite runs this);
 #                                checks only that each scenario ran and produced non-zero figures; report in artifacts/
 #   eng/bench.sh --micro         BenchmarkDotNet micro-benchmarks (bench/Parley.Benchmarks)

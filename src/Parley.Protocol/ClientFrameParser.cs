@@ -22,26 +22,30 @@ public static class ClientFrameParser
     /// <summary>Parses one UTF-8 JSON text frame.</summary>
     public static ClientFrameResult Parse(ReadOnlySpan<byte> utf8)
     {
-        Fields f;
+        // Filled as the reader goes, so a frame that fails part-way is still answered with what was read before the
+        // failure: its clientMsgId or its op, as the contract asks, and null only when neither had been read.
+        var f = new Fields();
         try
         {
-            f = ReadFields(utf8);
+            ReadFields(utf8, f);
         }
         catch (JsonException)
         {
-            return ClientFrameResult.Fail(ErrorCodes.Invalid, "malformed JSON: expected one JSON object", null);
+            return ClientFrameResult.Fail(ErrorCodes.Invalid, "malformed JSON: expected one JSON object", PartialRef(f));
         }
         catch (InvalidOperationException)
         {
-            return ClientFrameResult.Fail(ErrorCodes.Invalid, "malformed JSON string (invalid UTF-8 or UTF-16)", null);
+            return ClientFrameResult.Fail(ErrorCodes.Invalid, "malformed JSON string (invalid UTF-8 or UTF-16)", PartialRef(f));
         }
         catch (DuplicateFieldException e)
         {
-            return ClientFrameResult.Fail(ErrorCodes.Invalid, $"field '{e.Message}' appears twice", null);
+            return ClientFrameResult.Fail(ErrorCodes.Invalid, $"field '{e.Message}' appears twice", PartialRef(f));
         }
 
         return Validate(f);
     }
+
+    private static string? PartialRef(Fields f) => RefFor(f, f.Op is null ? null : Truncate(f.Op));
 
     private static ClientFrameResult Validate(Fields f)
     {
@@ -139,10 +143,9 @@ public static class ClientFrameParser
 
     private sealed class DuplicateFieldException(string name) : Exception(name);
 
-    private static Fields ReadFields(ReadOnlySpan<byte> utf8)
+    private static void ReadFields(ReadOnlySpan<byte> utf8, Fields f)
     {
         var reader = new Utf8JsonReader(utf8, ReaderOptions);
-        var f = new Fields();
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {
             throw new JsonException();
@@ -159,7 +162,7 @@ public static class ClientFrameParser
                     throw new JsonException();
                 }
 
-                return f;
+                return;
             }
 
             if (reader.TokenType != JsonTokenType.PropertyName)

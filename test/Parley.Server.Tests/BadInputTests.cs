@@ -11,41 +11,44 @@ public sealed class BadInputTests(NodeFixture node) : IClassFixture<NodeFixture>
 {
     private ApiClient Api => node.Api;
 
-    public static TheoryData<string, string> BadFrames => new()
+    public static TheoryData<string, string, string?> BadFrames => new()
     {
-        { "not json", "invalid" },
-        { "[1,2,3]", "invalid" },
-        { "{\"op\":\"send\"", "invalid" },
-        { "{\"op\":\"nope\"}", "invalid" },
-        { "{}", "invalid" },
-        { "{\"op\":42}", "invalid" },
-        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":42}", "invalid" },
-        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"\"}", "invalid" },
-        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"nul\\u0000byte\"}", "invalid" },
-        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"lone \\ud800 surrogate\"}", "invalid" },
-        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"has space\",\"body\":\"x\"}", "invalid" },
-        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"" + new string('a', 65) + "\",\"body\":\"x\"}", "invalid" },
-        { "{\"op\":\"send\",\"conv\":\"../etc\",\"clientMsgId\":\"c1\",\"body\":\"x\"}", "invalid" },
-        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"x\",\"body\":\"y\"}", "invalid" },
-        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":-1}", "invalid" },
-        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":9007199254740992}", "invalid" },
-        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":1e400}", "invalid" },
-        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":1.5}", "invalid" },
-        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":\"1\"}", "invalid" },
-        { "{\"op\":\"delivered\",\"conv\":\"CONV\"}", "invalid" },
-        { "{\"op\":\"typing\",\"conv\":null}", "invalid" },
-        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"x\",\"extra\":[[[[[[[[[[1]]]]]]]]]]}", "invalid" },
+        { "not json", "invalid", null },
+        { "[1,2,3]", "invalid", null },
+        { "{\"op\":\"send\"", "invalid", "send" },
+        { "{\"op\":\"nope\"}", "invalid", "nope" },
+        { "{}", "invalid", null },
+        { "{\"op\":42}", "invalid", null },
+        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":42}", "invalid", "c1" },
+        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"\"}", "invalid", "c1" },
+        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"nul\\u0000byte\"}", "invalid", "c1" },
+        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"lone \\ud800 surrogate\"}", "invalid", "c1" },
+        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"has space\",\"body\":\"x\"}", "invalid", "send" },
+        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"" + new string('a', 65) + "\",\"body\":\"x\"}", "invalid", "send" },
+        { "{\"op\":\"send\",\"conv\":\"../etc\",\"clientMsgId\":\"c1\",\"body\":\"x\"}", "invalid", "c1" },
+        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"x\",\"body\":\"y\"}", "invalid", "c1" },
+        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":-1}", "invalid", "read" },
+        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":9007199254740992}", "invalid", "read" },
+        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":1e400}", "invalid", "read" },
+        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":1.5}", "invalid", "read" },
+        { "{\"op\":\"read\",\"conv\":\"CONV\",\"seq\":\"1\"}", "invalid", "read" },
+        { "{\"op\":\"delivered\",\"conv\":\"CONV\"}", "invalid", "delivered" },
+        { "{\"op\":\"typing\",\"conv\":null}", "invalid", "typing" },
+        { "{\"op\":\"send\",\"conv\":\"CONV\",\"clientMsgId\":\"c1\",\"body\":\"x\",\"extra\":[[[[[[[[[[1]]]]]]]]]]}", "invalid", "c1" },
     };
 
     [Theory]
     [MemberData(nameof(BadFrames))]
-    public async Task A_bad_frame_gets_an_error_stores_nothing_and_the_socket_stays_open(string frame, string code)
+    public async Task A_bad_frame_gets_an_error_stores_nothing_and_the_socket_stays_open(string frame, string code, string? reference)
     {
         var (room, users) = await node.RoomWithAsync(1);
         await using var ws = await node.HelloAsync(users[0]);
         await ws.SendRawAsync(frame.Replace("CONV", room, StringComparison.Ordinal));
         var error = await ws.WaitForOpAsync("error");
         Assert.Equal(code, error.Str("code"));
+
+        // The frame's clientMsgId (a send's) or op, as far as it was read before the frame failed; null when neither was.
+        Assert.Equal(reference, error.Str("ref"));
         Assert.False(string.IsNullOrEmpty(error.Str("message")));
 
         Assert.Equal("ack", (await ws.SendMessageAsync(room, "still fine")).Op());
@@ -156,7 +159,9 @@ public sealed class BadInputTests(NodeFixture node) : IClassFixture<NodeFixture>
         var (room, users) = await node.RoomWithAsync(1);
         await using var ws = await WsTestClient.ConnectAsync(node.Server.WsUri);
         await ws.SendAsync(new { op = "send", conv = room, clientMsgId = "early", body = "x" });
-        Assert.Equal("unauthorized", (await ws.WaitForOpAsync("error")).Str("code"));
+        var early = await ws.WaitForOpAsync("error");
+        Assert.Equal("unauthorized", early.Str("code"));
+        Assert.Equal("early", early.Str("ref"));
         await ws.SendAsync(new { op = "hello", token = users[0].Token });
         await ws.WaitForOpAsync("synced");
         await ws.SendAsync(new { op = "hello", token = users[0].Token });

@@ -80,7 +80,7 @@ public sealed class MessagingTests(NodeFixture node) : IClassFixture<NodeFixture
         var defaults = await Api.HistoryAsync(users[0], room);
         Assert.Equal(12, defaults.Body.GetProperty("messages").GetArrayLength());
 
-        foreach (var bad in new[] { "?limit=0", "?limit=201", "?after=-1", "?before=abc", "?after=9007199254740992" })
+        foreach (var bad in new[] { "?limit=0", "?limit=201", "?limit=4294967346", "?limit=2147483648", "?after=-1", "?before=abc", "?after=9007199254740992" })
         {
             var answer = await Api.HistoryAsync(users[0], room, bad);
             Assert.True(answer.Status == HttpStatusCode.BadRequest, bad);

@@ -86,7 +86,7 @@ internal static class RestApi
         {
             var user = await RequireUserAsync(ctx, tokens);
             var q = ctx.Request.Query;
-            var page = await node.Chat.HistoryAsync(user.UserId, id, QueryLong(q, "after"), QueryLong(q, "before"), (int?)QueryLong(q, "limit"));
+            var page = await node.Chat.HistoryAsync(user.UserId, id, QueryLong(q, "after"), QueryLong(q, "before"), QueryLimit(q));
             return Results.Json(new MessagePageDto(page.Messages.Select(m => m.ToDto()).ToList(), page.HasMore), ProtocolJson.Default.MessagePageDto);
         });
 
@@ -135,6 +135,10 @@ internal static class RestApi
             ? value
             : throw ParleyException.Invalid($"'{name}' must be an integer from 0 to 2^53-1");
     }
+
+    /// <summary>The history <c>limit</c>; a value past int's range stays out of range (the history call refuses it) instead of wrapping.</summary>
+    private static int? QueryLimit(IQueryCollection query) =>
+        QueryLong(query, "limit") is { } limit ? (int)Math.Min(limit, int.MaxValue) : null;
 
     private static async Task<UserRef> RequireUserAsync(HttpContext ctx, TokenService tokens)
     {

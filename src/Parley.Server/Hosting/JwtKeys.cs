@@ -15,13 +15,13 @@ internal static class JwtKeys
             var configured = Encoding.UTF8.GetBytes(settings.JwtKey);
             return configured.Length >= MinKeyLength
                 ? configured
-                : throw new InvalidOperationException($"Parley:JwtKey must be at least {MinKeyLength} characters");
+                : throw new InvalidOperationException($"Parley:JwtKey must be at least {MinKeyLength} bytes of UTF-8");
         }
 
         if (settings.IsCluster)
         {
             // Every node of a cluster must validate every other node's tokens: a per-node random key would not.
-            throw new InvalidOperationException($"Parley:JwtKey (at least {MinKeyLength} characters, shared by every node) is required in cluster mode");
+            throw new InvalidOperationException($"Parley:JwtKey (at least {MinKeyLength} bytes of UTF-8, shared by every node) is required in cluster mode");
         }
 
         var folder = Path.GetDirectoryName(Path.GetFullPath(settings.SqlitePath)) ?? ".";

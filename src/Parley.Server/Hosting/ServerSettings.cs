@@ -36,7 +36,7 @@ public sealed class ServerSettings
     /// <summary>Prefix of Parley's Redis keys.</summary>
     public string RedisKeyPrefix { get; set; } = "parley:";
 
-    /// <summary>JWT signing secret (at least 32 characters); required in a cluster. Single node: generated into the data folder.</summary>
+    /// <summary>JWT signing secret (at least 32 bytes of UTF-8); required in a cluster. Single node: generated into the data folder.</summary>
     public string JwtKey { get; set; } = "";
 
     /// <summary>

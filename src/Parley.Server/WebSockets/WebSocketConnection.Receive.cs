@@ -201,7 +201,8 @@ internal sealed partial class WebSocketConnection
         {
             if (frame.Op != ClientOp.Hello)
             {
-                SendError(frame.Op.ToString().ToLowerInvariant(), ErrorCodes.Unauthorized, "send hello first");
+                // A send is answered by its clientMsgId, as everywhere, so a client can tell which of its sends failed.
+                SendError(frame.Op == ClientOp.Send ? frame.ClientMsgId : frame.Op.ToString().ToLowerInvariant(), ErrorCodes.Unauthorized, "send hello first");
                 return;
             }
 
