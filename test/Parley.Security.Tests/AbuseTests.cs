@@ -326,6 +326,26 @@ public sealed class AbuseTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_continuation_claiming_nearly_2_to_the_63_bytes_is_closed_at_the_cap_without_an_error()
+    {
+        await using var node = await SecurityNode.StartAsync();
+        using var api = new ApiClient(node.BaseUri);
+        var user = await api.RegisterAsync("wrapper");
+        await using var socket = await RawSocket.HelloAsync(node.BaseUri, user.Token);
+        var closing = socket.ReadCloseAsync(TimeSpan.FromSeconds(10));
+
+        // One byte of a fragmented message, then a last fragment whose declared length plus that byte passes 2^63 - 1.
+        await socket.SendFrameAsync(1, " "u8, fin: false);
+        await socket.SendAsync(RawSocket.BuildFrame(0, [], declaredLength: (ulong)long.MaxValue));
+
+        Assert.Equal(1009, await closing);
+        await using var again = await RawSocket.HelloAsync(node.BaseUri, user.Token);
+        var welcome = await again.ReadFrameAsync(TimeSpan.FromSeconds(10));
+        Assert.StartsWith("{\"op\":\"welcome\"", welcome?.Text);
+        Assert.Empty(node.Logs.Errors);
+    }
+
+    [Fact]
     public async Task A_small_frame_left_unfinished_before_hello_is_closed_by_the_hello_timeout()
     {
         await using var node = await SecurityNode.StartAsync();

@@ -54,7 +54,8 @@ internal sealed partial class WebSocketConnection
             return Fail(WsCloseCodes.ProtocolError, header.Opcode == Opcode.Continuation ? "continuation without a start" : "a new message inside a fragmented one");
         }
 
-        if (_messageLength + header.PayloadLength > ProtocolRules.MaxFrameBytes)
+        // Compared without adding: a declared length near 2^63 after a first fragment would wrap the sum past the check.
+        if (header.PayloadLength > ProtocolRules.MaxFrameBytes - _messageLength)
         {
             return Fail(CloseCodes.MessageTooBig, "frame over 64 KiB");
         }
