@@ -12,6 +12,10 @@ public sealed partial class RabbitMqBus
     private static readonly TimeSpan MinReconnectDelay = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(5);
 
+    // One attempt (connect, handshake, two channels, declare, consume) ends by then whatever the client library's own
+    // timeouts do, so a broker that accepts TCP and then says nothing cannot hold the loop.
+    private static readonly TimeSpan ConnectAttemptTimeout = TimeSpan.FromSeconds(20);
+
     private async Task RunConnectionAsync(CancellationToken ct)
     {
         var delay = MinReconnectDelay;
@@ -21,7 +25,11 @@ public sealed partial class RabbitMqBus
             Session? session = null;
             try
             {
-                session = await ConnectAsync(ct);
+                using (var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                {
+                    attempt.CancelAfter(ConnectAttemptTimeout);
+                    session = await ConnectAsync(attempt.Token);
+                }
 
                 // Published before the rebind so that a topic subscribed meanwhile is either in the rebind's view of the
                 // wanted set or queued as a request that is served right after it (see SubscribeAsync).
@@ -54,9 +62,9 @@ public sealed partial class RabbitMqBus
             {
                 _connected = false;
                 Interlocked.Exchange(ref _session, null);
-                if (session is not null)
+                if (session is not null && !await session.DisposeBoundedAsync())
                 {
-                    await session.DisposeAsync();
+                    LogCloseAbandoned(_logger, _options.NodeId);
                 }
 
                 _firstAttempt.TrySetResult();
@@ -99,8 +107,11 @@ public sealed partial class RabbitMqBus
         }
         catch
         {
-            await connection.AbortAsync(TimeSpan.FromSeconds(1));
-            await connection.DisposeAsync();
+            if (!await Session.DiscardAsync(connection, polite: false, TimeSpan.FromSeconds(1)))
+            {
+                LogCloseAbandoned(_logger, _options.NodeId);
+            }
+
             throw;
         }
     }
@@ -110,6 +121,9 @@ public sealed partial class RabbitMqBus
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Bus {NodeId}: connection lost ({Reason}); reconnecting")]
     private static partial void LogLost(ILogger logger, string nodeId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Bus {NodeId}: the client library did not finish closing a lost connection in time; left to it, reconnecting")]
+    private static partial void LogCloseAbandoned(ILogger logger, string nodeId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Bus {NodeId}: broker unavailable or connection failed ({Error}: {Message}); retrying in {Seconds} s")]
     private static partial void LogConnectFailed(ILogger logger, string nodeId, string error, string message, double seconds);

@@ -79,4 +79,27 @@ public sealed class RabbitMqOutageTests(ITestOutputHelper output)
 
         output.WriteLine($"broker accepting connections again -> all nodes connected: {reconnected.TotalSeconds:F2} s; -> cross-node delivery: {delivering.TotalSeconds:F2} s");
     }
+
+    [Fact]
+    public async Task A_broker_gone_silent_is_left_and_the_bus_reconnects_once_it_answers_again()
+    {
+        var server = await RabbitMqServer.Shared;
+        await using var proxy = new TcpFaultProxy(server.Port);
+        await using var a = await RabbitNode.StartAsync($"amqp://guest:guest@127.0.0.1:{proxy.Port}/", output, "silent");
+        await using var b = await RabbitNode.StartAsync(server.Uri, output, "direct");
+        var t = Events.NewConversation();
+        await a.SubscribeAsync(t);
+
+        // A partition: nothing passes and nothing closes. The heartbeats notice; attempts made meanwhile reach a proxy
+        // that accepts and then says nothing, and each must give up and be retried rather than hold the loop.
+        proxy.SetMode(ProxyMode.Blackhole);
+        await Eventually.TrueAsync(() => !a.Bus.IsConnected, TimeSpan.FromSeconds(60), "the bus to notice the silent broker");
+        await Task.Delay(TimeSpan.FromSeconds(12));
+        Assert.False(a.Bus.IsConnected);
+
+        proxy.SetMode(ProxyMode.Pass);
+        await Eventually.TrueAsync(() => a.Bus.IsConnected, Recovery, "the bus to reconnect once the broker answers");
+        Assert.True(b.Publish(t, 1));
+        await a.Handler.WaitForAsync(t, 1);
+    }
 }

@@ -64,25 +64,56 @@ internal sealed class Session : IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Closes the connection (politely while it is healthy) within a bounded time; see <see cref="DiscardAsync"/>.</summary>
+    public ValueTask DisposeAsync() => new(DisposeBoundedAsync());
+
+    /// <summary>As <see cref="DisposeAsync"/>, and false when the client library was still closing when the bound ran out.</summary>
+    public async Task<bool> DisposeBoundedAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            return;
+            return true;
         }
 
         var healthy = !IsLost && Connection.IsOpen;
         MarkLost();
+        var closed = await DiscardAsync(Connection, healthy, CloseTimeout);
+        _lostToken.Dispose();
+        return closed;
+    }
+
+    /// <summary>
+    /// Closes (politely: the broker then deletes the exclusive queue at once) or aborts a connection, then disposes it,
+    /// waiting at most twice <paramref name="timeout"/> for the client library: its dispose can hang after a close that
+    /// ran out of time (rabbitmq-dotnet-client issue 1757), and whoever discards a connection (the reconnect loop above
+    /// all) must go on whatever the library does. A close still running then finishes, or not, on its own; it has
+    /// aborted the socket or given up by then. False when the bound ran out.
+    /// </summary>
+    public static async Task<bool> DiscardAsync(IConnection connection, bool polite, TimeSpan timeout)
+    {
+        var closing = CloseAndDisposeAsync(connection, polite, timeout);
         try
         {
-            if (healthy)
+            await closing.WaitAsync(timeout * 2);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task CloseAndDisposeAsync(IConnection connection, bool polite, TimeSpan timeout)
+    {
+        try
+        {
+            if (polite)
             {
-                // Closing the connection closes its channels; the broker then deletes the exclusive queue at once.
-                await Connection.CloseAsync(Constants.ReplySuccess, "node shutting down", CloseTimeout);
+                await connection.CloseAsync(Constants.ReplySuccess, "node shutting down", timeout);
             }
             else
             {
-                await Connection.AbortAsync(CloseTimeout);
+                await connection.AbortAsync(timeout);
             }
         }
         catch (Exception)
@@ -90,7 +121,13 @@ internal sealed class Session : IAsyncDisposable
             // The connection is being discarded; a failure to close it politely changes nothing.
         }
 
-        await Connection.DisposeAsync();
-        _lostToken.Dispose();
+        try
+        {
+            await connection.DisposeAsync();
+        }
+        catch (Exception)
+        {
+            // Nor does a failure to dispose it: nothing here uses it again.
+        }
     }
 }
