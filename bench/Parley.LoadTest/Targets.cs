@@ -109,6 +109,10 @@ public sealed record Paths(string Repo, string Out)
 public sealed class ParleyTarget(Paths paths) : Target(paths)
 {
     private const string JwtKey = "parley-benchmark-signing-key-0123456789abcdef";
+    private const string Broker = "beam.smp";
+
+    // The process names (comm) of Parley's backends: PostgreSQL (its postmaster and backends), RabbitMQ and Redis.
+    private static readonly string[] BackendNames = ["postgres", Broker, "redis-server"];
     private readonly List<ServerProcess> _nodes = [];
     private readonly List<User> _pool = [];
     private readonly int[] _ports = [TestPorts.GetFree(), TestPorts.GetFree()];
@@ -165,7 +169,7 @@ public sealed class ParleyTarget(Paths paths) : Target(paths)
         get
         {
             var list = new List<(int, bool)>();
-            foreach (var name in new[] { "postgres", "redis-server" })
+            foreach (var name in BackendNames.Where(name => name != Broker))
             {
                 // The fixtures' servers are the only ones of their kind this run started; pick them by command line.
                 list.AddRange(FindProcesses(name).Select(p => (p, false)));
@@ -189,7 +193,7 @@ public sealed class ParleyTarget(Paths paths) : Target(paths)
     private void CheckBackendProcesses()
     {
         var found = BackendProcesses.Select(p => File.ReadAllText($"/proc/{p.Pid}/comm").Trim()).ToHashSet(StringComparer.Ordinal);
-        var missing = new[] { "postgres", "beam.smp", "redis-server" }.Where(name => !found.Contains(name)).ToList();
+        var missing = BackendNames.Where(name => !found.Contains(name)).ToList();
         if (missing.Count > 0)
         {
             throw new InvalidOperationException($"cannot find the processes of Parley's backends ({string.Join(", ", missing)}): their CPU time would be missing from the report");

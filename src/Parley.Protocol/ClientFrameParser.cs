@@ -31,29 +31,26 @@ public static class ClientFrameParser
         }
         catch (JsonException)
         {
-            return ClientFrameResult.Fail(ErrorCodes.Invalid, "malformed JSON: expected one JSON object", PartialRef(f));
+            return ClientFrameResult.Fail(ErrorCodes.Invalid, "malformed JSON: expected one JSON object", RefFor(f));
         }
         catch (InvalidOperationException)
         {
-            return ClientFrameResult.Fail(ErrorCodes.Invalid, "malformed JSON string (invalid UTF-8 or UTF-16)", PartialRef(f));
+            return ClientFrameResult.Fail(ErrorCodes.Invalid, "malformed JSON string (invalid UTF-8 or UTF-16)", RefFor(f));
         }
         catch (DuplicateFieldException e)
         {
-            return ClientFrameResult.Fail(ErrorCodes.Invalid, $"field '{e.Message}' appears twice", PartialRef(f));
+            return ClientFrameResult.Fail(ErrorCodes.Invalid, $"field '{e.Message}' appears twice", RefFor(f));
         }
 
         return Validate(f);
     }
 
-    private static string? PartialRef(Fields f) => RefFor(f, f.Op is null ? null : Truncate(f.Op));
-
     private static ClientFrameResult Validate(Fields f)
     {
         var op = f.Op;
-        var reference = op is null ? null : Truncate(op);
         if (f.TypeError is not null)
         {
-            return ClientFrameResult.Fail(ErrorCodes.Invalid, f.TypeError, RefFor(f, reference));
+            return ClientFrameResult.Fail(ErrorCodes.Invalid, f.TypeError, RefFor(f));
         }
 
         switch (op)
@@ -131,12 +128,16 @@ public static class ClientFrameParser
             case "ping":
                 return ClientFrameResult.Ok(new ClientFrame { Op = ClientOp.Ping, PingT = f.PingT });
             default:
-                return ClientFrameResult.Fail(ErrorCodes.Invalid, "unknown op", reference);
+                return ClientFrameResult.Fail(ErrorCodes.Invalid, "unknown op", Truncate(op));
         }
     }
 
-    private static string? RefFor(Fields f, string? reference) =>
-        f.Op == "send" && ProtocolRules.IsValidId(f.ClientMsgId) ? f.ClientMsgId : reference;
+    /// <summary>
+    /// What an error echoes from the fields read so far: a send's valid clientMsgId, otherwise its op (cut to 64
+    /// characters), otherwise null.
+    /// </summary>
+    private static string? RefFor(Fields f) =>
+        f.Op == "send" && ProtocolRules.IsValidId(f.ClientMsgId) ? f.ClientMsgId : f.Op is null ? null : Truncate(f.Op);
 
     // Never cut a surrogate pair in half: the echoed half would not be valid text (the writer turns it into U+FFFD).
     private static string Truncate(string s) => s.Length <= 64 ? s : s[..(char.IsHighSurrogate(s[63]) ? 63 : 64)];
