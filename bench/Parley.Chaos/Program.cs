@@ -8,6 +8,7 @@ var all = new Func<Scenario>[]
     () => new NodeFreeze(),
     () => new RollingRestart(),
     () => new BackendRestart("rabbitmq"),
+    () => new BackendRestart("rabbitmq", crash: true),
     () => new BackendRestart("postgres"),
     () => new BackendRestart("redis"),
     () => new BackendCutOff("rabbitmq"),

@@ -6,14 +6,16 @@ using Xunit.Abstractions;
 
 namespace Parley.Bus.Tests;
 
-/// <summary>A broker stopped and restarted under running nodes, on a private broker so other tests are not disturbed.</summary>
+/// <summary>A broker stopped (or crashed) and restarted under running nodes, on a private broker so other tests are not disturbed.</summary>
 [Trait("Tier", "Bus")]
 public sealed class RabbitMqOutageTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Recovery = TimeSpan.FromSeconds(30);
 
-    [Fact]
-    public async Task A_broker_restart_pauses_the_bus_and_then_restores_bindings_delivery_and_resumes_nodes()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_broker_restart_pauses_the_bus_and_then_restores_bindings_delivery_and_resumes_nodes(bool crashed)
     {
         await using var server = await RabbitMqServer.StartAsync();
         await using var a = await RabbitNode.StartAsync(server.Uri, output, "a");
@@ -28,7 +30,17 @@ public sealed class RabbitMqOutageTests(ITestOutputHelper output)
         await b.Handler.WaitForAsync(t, 1);
         Assert.Equal(0, a.Handler.Resumed + b.Handler.Resumed);
 
-        await server.StopAsync();
+        // Stopped, the broker closes every connection with a word; crashed (SIGKILL), the sockets just end.
+        if (crashed)
+        {
+            await server.KillAsync();
+        }
+        else
+        {
+            await server.StopAsync();
+        }
+
+        Assert.False(server.IsRunning);
         await Eventually.TrueAsync(() => !a.Bus.IsConnected && !b.Bus.IsConnected, TimeSpan.FromSeconds(10), "both nodes to notice the outage");
 
         // While the broker is down: publishing drops at once, a node still hears itself, subscribing does not wait.

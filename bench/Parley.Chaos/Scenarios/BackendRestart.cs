@@ -2,16 +2,21 @@ using Parley.Testing.Cluster;
 
 namespace Parley.Chaos.Scenarios;
 
-/// <summary>A shared backend goes away for the whole cluster and comes back.</summary>
-public sealed class BackendRestart(string backend) : Scenario
+/// <summary>
+/// A shared backend goes away for the whole cluster and comes back. PostgreSQL and Redis are killed; RabbitMQ is
+/// stopped politely (<c>rabbitmq-restart</c>) or killed (<c>rabbitmq-crash</c>: its sockets end without a close, and
+/// publishes it had not routed yet are lost).
+/// </summary>
+public sealed class BackendRestart(string backend, bool crash = false) : Scenario
 {
     private static readonly TimeSpan Down = TimeSpan.FromSeconds(15);
 
-    public override string Name => backend + "-restart";
+    public override string Name => backend + (crash ? "-crash" : "-restart");
 
     public override string Fault => backend switch
     {
         "postgres" => "PostgreSQL killed (SIGKILL), restarted 15 s later",
+        "rabbitmq" when crash => "RabbitMQ killed (SIGKILL), started again 15 s later (its boot takes ~20 s more)",
         "rabbitmq" => "RabbitMQ stopped, started again 15 s later (its boot takes ~20 s more)",
         _ => "Redis killed (SIGKILL), restarted 15 s later empty (no persistence)",
     };
@@ -36,6 +41,11 @@ public sealed class BackendRestart(string backend) : Scenario
                 var downTo = ctx.Now;
                 await cluster.Postgres.RestartAsync();
                 StoreOutage.Check(ctx, from, downTo, wholeStore: true);
+                break;
+            case "rabbitmq" when crash:
+                await cluster.RabbitMq.KillAsync();
+                await Task.Delay(Down);
+                await cluster.RabbitMq.StartAgainAsync();
                 break;
             case "rabbitmq":
                 await cluster.RabbitMq.StopAsync();

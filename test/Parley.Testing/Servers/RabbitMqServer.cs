@@ -221,6 +221,80 @@ public sealed class RabbitMqServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Crashes the server: SIGKILL to every process of this node (the Erlang VM and its helpers, found by the node name
+    /// in their environment; epmd is spared, see the remarks), so nothing is flushed, no connection is closed politely
+    /// and publishes in flight are lost. <see cref="StartAgainAsync"/> brings it back on its own folders.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        await _lifecycle.WaitAsync();
+        try
+        {
+            if (_process is null || !_process.IsRunning)
+            {
+                return;
+            }
+
+            var victims = ProcessesOfNode();
+            if (victims.Count == 0)
+            {
+                throw new InvalidOperationException($"{NodeName} is running but no process carries its name");
+            }
+
+            foreach (var victim in victims)
+            {
+                try
+                {
+                    using var process = Process.GetProcessById(victim);
+                    process.Kill();
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+                {
+                    // Already gone.
+                }
+            }
+
+            if (!await _process.WaitForExitAsync(StopTimeout))
+            {
+                throw new InvalidOperationException($"rabbitmq-server {NodeName} survived SIGKILL");
+            }
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    // The processes whose environment names this node, epmd excepted (the cleanup script's rule, in C#).
+    private List<int> ProcessesOfNode()
+    {
+        var marker = "RABBITMQ_NODENAME=" + NodeName;
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllText(Path.Combine(dir, "environ")).Split('\0').Contains(marker, StringComparer.Ordinal)
+                    && File.ReadAllText(Path.Combine(dir, "comm")).Trim() != "epmd")
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The process ended meanwhile, or is not ours to read.
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>Runs <c>rabbitmqctl -n &lt;node&gt; args…</c> and returns its standard output; throws when it fails.</summary>
     public async Task<string> RabbitmqctlAsync(params string[] args)
     {
