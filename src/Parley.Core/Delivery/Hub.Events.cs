@@ -8,6 +8,12 @@ public sealed partial class Hub
 {
     private const int HeadCheckChunk = 500;
 
+    // Users whose conversations one reconciliation reads at once (one store read).
+    private const int ReconcileChunk = 500;
+
+    // The last user the rolling reconciliation reached; only the head-check loop touches it.
+    private string? _reconciledUpTo;
+
     /// <inheritdoc />
     public void OnEvent(BusTopic topic, BusEvent evt)
     {
@@ -54,19 +60,25 @@ public sealed partial class Hub
 
                 break;
             case BusEventKind.MemberLeft:
-                var leaving = SessionsOf(evt.Subject);
-                foreach (var session in leaving)
-                {
-                    session.NoteMembershipChanged();
-                }
-
-                route.Post(new MemberLeftWork(evt.Subject, evt.Frame));
-                foreach (var session in leaving)
-                {
-                    RemoveSessionFromConversation(session, evt.Conv);
-                }
-
+                ApplyMemberLeft(route, evt.Conv, evt.Subject, evt.Frame);
                 break;
+        }
+    }
+
+    // The route tells every subscriber (the leaver's sessions too) after what it queued before, and sends the leaver
+    // nothing after; then the leaver's sessions let go of the route.
+    private void ApplyMemberLeft(ConversationRoute route, string conv, string userId, ReadOnlyMemory<byte> frame)
+    {
+        var leaving = SessionsOf(userId);
+        foreach (var session in leaving)
+        {
+            session.NoteMembershipChanged();
+        }
+
+        route.Post(new MemberLeftWork(userId, frame));
+        foreach (var session in leaving)
+        {
+            RemoveSessionFromConversation(session, conv);
         }
     }
 
@@ -117,41 +129,111 @@ public sealed partial class Hub
     /// </summary>
     public async Task ReconcileUsersAsync(CancellationToken ct)
     {
-        List<string> users;
-        lock (_gate)
+        var users = LocalUsers();
+        for (var i = 0; i < users.Count; i += ReconcileChunk)
         {
-            users = [.. _users.Keys];
-        }
-
-        foreach (var userId in users)
-        {
-            IReadOnlyList<ConversationView> views;
-            try
+            if (!await ReconcileAsync(users.GetRange(i, Math.Min(ReconcileChunk, users.Count - i)), ct))
             {
-                views = await _store.ListConversationsAsync(userId, ct);
-            }
-            catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
-            {
-                _log.LogDebug(e, "reconciliation skipped: store unavailable");
                 return;
             }
+        }
+    }
 
-            var wanted = views.ToDictionary(v => v.Info.Id, StringComparer.Ordinal);
-            foreach (var session in SessionsOf(userId))
+    /// <summary>
+    /// Reconciles the next <see cref="ReconcileChunk"/> local users after the last one a previous call reached (in
+    /// ordinal order, wrapping around), so every user is visited in turn at one store read per call. This is what
+    /// heals a join or leave whose bus event was lost while this node's own bus stayed up (the publishing node's link
+    /// was down, say), which <see cref="OnResumed"/> never hears of: without it a session would keep receiving a
+    /// conversation its user left, until it reconnected.
+    /// </summary>
+    public async Task ReconcileNextUsersAsync(CancellationToken ct)
+    {
+        var users = LocalUsers();
+        if (users.Count == 0)
+        {
+            return;
+        }
+
+        users.Sort(StringComparer.Ordinal);
+        var after = _reconciledUpTo is { } last ? users.BinarySearch(last, StringComparer.Ordinal) : -1;
+        var from = after >= 0 ? after + 1 : ~after;
+        var chunk = users.Skip(from).Concat(users.Take(from)).Take(ReconcileChunk).ToList();
+        if (await ReconcileAsync(chunk, ct))
+        {
+            _reconciledUpTo = chunk[^1];
+        }
+    }
+
+    private List<string> LocalUsers()
+    {
+        lock (_gate)
+        {
+            return [.. _users.Keys];
+        }
+    }
+
+    // One store read for the users' conversations. The read is a moment old when it is applied, and joins and leaves
+    // carried by the bus meanwhile are applied at once, so every difference is confirmed by a read of that one
+    // membership before the session changes: a reconciliation never undoes a newer join or leave. Sessions still in
+    // their hello's attach are left alone (it subscribes them from a read of its own). False: the store was unavailable.
+    private async Task<bool> ReconcileAsync(IReadOnlyList<string> users, CancellationToken ct)
+    {
+        IReadOnlyDictionary<string, IReadOnlyList<ConversationView>> views;
+        try
+        {
+            views = await _store.ListConversationsOfUsersAsync(users, ct);
+        }
+        catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
+        {
+            _log.LogDebug(e, "reconciliation skipped: store unavailable");
+            return false;
+        }
+
+        try
+        {
+            foreach (var userId in users)
             {
-                foreach (var conv in session.Conversations.Snapshot().Where(c => !wanted.ContainsKey(c)))
+                var wanted = views.GetValueOrDefault(userId, []).ToDictionary(v => v.Info.Id, StringComparer.Ordinal);
+                foreach (var session in SessionsOf(userId).Where(s => s.IsAttached))
                 {
-                    session.NoteMembershipChanged();
-                    RemoveSessionFromConversation(session, conv);
-                }
+                    foreach (var conv in session.Conversations.Snapshot().Where(c => !wanted.ContainsKey(c)))
+                    {
+                        // The leave's own event was lost: its members (the leaver included) hear of it now, as they would have.
+                        if (await _store.GetMembershipAsync(conv, userId, ct) is not null)
+                        {
+                            continue;
+                        }
 
-                foreach (var view in wanted.Values.Where(v => !session.Conversations.Contains(v.Info.Id)).ToList())
-                {
-                    session.Send(ServerFrames.Conversation(view.ToDto(peerOnline: false)));
-                    await SubscribeSessionsAsync([session], view.Info.Id, view.DeliveredSeq);
+                        _log.LogInformation("reconciliation: {User} is no longer a member of {Conv}; the node had not heard", userId, conv);
+                        if (_routes.TryGetValue(conv, out var route))
+                        {
+                            ApplyMemberLeft(route, conv, userId, ServerFrames.Member(conv, userId, session.Username, joined: false));
+                        }
+                        else
+                        {
+                            session.NoteMembershipChanged();
+                            RemoveSessionFromConversation(session, conv);
+                        }
+                    }
+
+                    foreach (var view in wanted.Values.Where(v => !session.Conversations.Contains(v.Info.Id)).ToList())
+                    {
+                        if (await _store.GetMembershipAsync(view.Info.Id, userId, ct) is not null)
+                        {
+                            session.Send(ServerFrames.Conversation(view.ToDto(peerOnline: false)));
+                            await SubscribeSessionsAsync([session], view.Info.Id, view.DeliveredSeq);
+                        }
+                    }
                 }
             }
         }
+        catch (Exception e) when (e is StoreUnavailableException or TimeoutException)
+        {
+            _log.LogDebug(e, "reconciliation cut short: store unavailable");
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -187,7 +269,10 @@ public sealed partial class Hub
         }
     }
 
-    /// <summary>Runs the periodic head check until <paramref name="ct"/> is cancelled.</summary>
+    /// <summary>
+    /// Runs the periodic head check until <paramref name="ct"/> is cancelled, each followed by the reconciliation of the
+    /// next <see cref="ReconcileChunk"/> local users (<see cref="ReconcileNextUsersAsync"/>).
+    /// </summary>
     public async Task RunHeadChecksAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(100, _options.HeadCheckIntervalMs)));
@@ -196,6 +281,7 @@ public sealed partial class Hub
             while (await timer.WaitForNextTickAsync(ct))
             {
                 await CheckHeadsAsync(ct);
+                await ReconcileNextUsersAsync(ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

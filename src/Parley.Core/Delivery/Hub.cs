@@ -159,6 +159,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
             route.Post(new SubscribeWork(session, cursor, head, Done));
         }
 
+        session.MarkAttached();
         Done();
         // The conversations just read say which of them hear this user's presence: no store read of its own (a reconnect
         // storm's hellos would otherwise make one each).

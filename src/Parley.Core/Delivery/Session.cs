@@ -19,6 +19,7 @@ public sealed class Session
     private int _closed;
     private int _signedOff;
     private int _helloWaiting = HelloUnsynced;
+    private int _attached;
     private long _expiresAt = long.MaxValue;
 
     internal Session(string id, string userId, string username, IFrameSink sink)
@@ -80,6 +81,12 @@ public sealed class Session
         var at = Volatile.Read(ref _expiresAt);
         return at <= now && Interlocked.CompareExchange(ref _expiresAt, long.MaxValue, at) == at;
     }
+
+    /// <summary>True once the hello's attach has subscribed the session to every conversation it listed.</summary>
+    internal bool IsAttached => Volatile.Read(ref _attached) != 0;
+
+    /// <summary>Records that the hello's attach has posted every subscription (reconciliation leaves it alone before).</summary>
+    internal void MarkAttached() => Volatile.Write(ref _attached, 1);
 
     /// <summary>Records that the hello's <c>synced</c> is being sent: what the connection queued before it leaves with it.</summary>
     internal void MarkSynced() => Volatile.Write(ref _helloWaiting, HelloSynced);
