@@ -99,6 +99,12 @@ public sealed class ParleyOptions
     public int HeadCheckIntervalMs { get; set; } = 5_000;
 
     /// <summary>
+    /// Local users whose conversation sets are compared with the store after each head check, in turn (one batched read):
+    /// what heals a join or leave whose bus event was lost while this node's bus stayed up. At least 1.
+    /// </summary>
+    public int ReconcileUsersPerCheck { get; set; } = 500;
+
+    /// <summary>
     /// How long a bus topic stays bound after the last local session that needed it left. Clients that drop and come
     /// back (a network blip, a reconnect storm) then find their topics bound and cost the broker nothing; 0 unbinds at once.
     /// </summary>

@@ -85,6 +85,8 @@ internal sealed class RecordingSink : IFrameSink
 
     public Task WaitForAsync(Func<JsonElement, bool> match) => WaitAsync(() => _frames.Any(match));
 
+    public bool Has(Func<JsonElement, bool> match) => _frames.Any(match);
+
     private static async Task WaitAsync(Func<bool> done)
     {
         var deadline = DateTime.UtcNow.AddSeconds(15);

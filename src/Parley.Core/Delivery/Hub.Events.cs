@@ -8,7 +8,7 @@ public sealed partial class Hub
 {
     private const int HeadCheckChunk = 500;
 
-    // Users whose conversations one reconciliation reads at once (one store read).
+    // Users whose conversations the reconciliation after a bus resume reads at once (one store read).
     private const int ReconcileChunk = 500;
 
     // The last user the rolling reconciliation reached; only the head-check loop touches it.
@@ -140,7 +140,7 @@ public sealed partial class Hub
     }
 
     /// <summary>
-    /// Reconciles the next <see cref="ReconcileChunk"/> local users after the last one a previous call reached (in
+    /// Reconciles the next <see cref="ParleyOptions.ReconcileUsersPerCheck"/> local users after the last one a previous call reached (in
     /// ordinal order, wrapping around), so every user is visited in turn at one store read per call. This is what
     /// heals a join or leave whose bus event was lost while this node's own bus stayed up (the publishing node's link
     /// was down, say), which <see cref="OnResumed"/> never hears of: without it a session would keep receiving a
@@ -157,7 +157,7 @@ public sealed partial class Hub
         users.Sort(StringComparer.Ordinal);
         var after = _reconciledUpTo is { } last ? users.BinarySearch(last, StringComparer.Ordinal) : -1;
         var from = after >= 0 ? after + 1 : ~after;
-        var chunk = users.Skip(from).Concat(users.Take(from)).Take(ReconcileChunk).ToList();
+        var chunk = users.Skip(from).Concat(users.Take(from)).Take(Math.Max(1, _options.ReconcileUsersPerCheck)).ToList();
         if (await ReconcileAsync(chunk, ct))
         {
             _reconciledUpTo = chunk[^1];
@@ -271,7 +271,7 @@ public sealed partial class Hub
 
     /// <summary>
     /// Runs the periodic head check until <paramref name="ct"/> is cancelled, each followed by the reconciliation of the
-    /// next <see cref="ReconcileChunk"/> local users (<see cref="ReconcileNextUsersAsync"/>).
+    /// next local users (<see cref="ReconcileNextUsersAsync"/>).
     /// </summary>
     public async Task RunHeadChecksAsync(CancellationToken ct)
     {

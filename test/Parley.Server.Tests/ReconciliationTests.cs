@@ -1,0 +1,80 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Memory;
+using Parley.Store.Sqlite;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+/// <summary>
+/// The rolling reconciliation: memberships changed in the store without the node hearing of it on the bus (the event
+/// was lost) reach the node's sessions, a few users after each head check, in turn.
+/// </summary>
+[Trait("Tier", "Server")]
+public sealed class ReconciliationTests
+{
+    [Fact]
+    public async Task Each_pass_reconciles_the_next_user_in_turn_and_sessions_then_follow_the_store()
+    {
+        var store = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reconcile"), "parley.db") });
+        var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, ReconcileUsersPerCheck = 1, PresenceOfflineGraceMs = 0 };
+        await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
+        await node.StartAsync(CancellationToken.None);
+        var (ann, ben, cat) = (await StoreUsers.CreateAsync(store, "ann"), await StoreUsers.CreateAsync(store, "ben"), await StoreUsers.CreateAsync(store, "cat"));
+        UserRef[] users = [ann, ben, cat];
+        var room = await node.Chat.CreateRoomAsync(ann, "kept", isPrivate: false);
+        await node.Chat.AddMemberAsync(ann, room.Id, ben.Username);
+        await node.Chat.AddMemberAsync(ann, room.Id, cat.Username);
+        var gained = await node.Chat.CreateRoomAsync(ben, "gained", isPrivate: false);
+        var logs = new Dictionary<UserRef, RecordingSink>();
+        foreach (var user in users)
+        {
+            logs[user] = (await node.Hub.AttachRecordedAsync(user)).Log;
+        }
+
+        // Behind the hub's back, as if the bus had lost the events: Ben and Cat leave the room, Ann and Cat join the other.
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        Assert.True(await store.RemoveMemberAsync(room.Id, ben.UserId, CancellationToken.None));
+        Assert.True(await store.RemoveMemberAsync(room.Id, cat.UserId, CancellationToken.None));
+        Assert.Equal(MemberAddStatus.Added, await store.AddMemberAsync(gained.Id, ann.UserId, now, CancellationToken.None));
+        Assert.Equal(MemberAddStatus.Added, await store.AddMemberAsync(gained.Id, cat.UserId, now, CancellationToken.None));
+
+        bool Left(UserRef user) => logs[user].Has(f => f.Op() == "member" && f.Str("conv") == room.Id && f.Str("userId") == user.UserId && f.Str("change") == "left");
+        bool Gained(UserRef user) => logs[user].Has(f => f.Op() == "conversation" && f.GetProperty("conversation").Str("id") == gained.Id);
+        bool Reconciled(UserRef user) => user == ann ? Gained(ann) : user == ben ? Left(ben) : Left(cat) && Gained(cat);
+
+        // One user per pass, in the ordinal order of their ids; nobody out of turn.
+        var order = users.OrderBy(u => u.UserId, StringComparer.Ordinal).ToList();
+        for (var pass = 0; pass < order.Count; pass++)
+        {
+            await node.Hub.ReconcileNextUsersAsync(CancellationToken.None);
+            await logs[order[pass]].WaitForAsync(_ => Reconciled(order[pass]));
+            foreach (var waiting in order.Skip(pass + 1))
+            {
+                Assert.False(Left(waiting) || Gained(waiting), $"pass {pass + 1} reached {waiting.Username} out of turn");
+            }
+        }
+
+        // The room Ben and Cat left is silent for them; the room gained delivers to all three.
+        await node.Chat.SendAsync(ann, room.Id, "k1", "after the leaves");
+        await node.Chat.SendAsync(ben, gained.Id, "k2", "in the gained room");
+        foreach (var user in users)
+        {
+            await logs[user].WaitForAsync(gained.Id, 1);
+        }
+
+        await logs[ann].WaitForAsync(room.Id, 1);
+        Assert.Empty(logs[ben].Seqs(room.Id));
+        Assert.Empty(logs[cat].Seqs(room.Id));
+
+        // Around again: sessions that match the store are left as they are (presence news, batched, is not counted).
+        int Changes() => users.Sum(u => logs[u].Ops().Count(op => op is "member" or "conversation" or "msg"));
+        var changes = Changes();
+        for (var pass = 0; pass < order.Count + 1; pass++)
+        {
+            await node.Hub.ReconcileNextUsersAsync(CancellationToken.None);
+        }
+
+        await Task.Delay(200);
+        Assert.Equal(changes, Changes());
+    }
+}
