@@ -77,4 +77,47 @@ public sealed class ReconciliationTests
         await Task.Delay(200);
         Assert.Equal(changes, Changes());
     }
+
+    [Fact]
+    public async Task A_pass_that_fails_does_not_stop_the_periodic_healing()
+    {
+        var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reconcile"), "parley.db") });
+        var (store, faults) = StoreInterceptor.Wrap<FailingListing>(sqlite);
+        var options = new ParleyOptions { HeadCheckIntervalMs = 200, PresenceOfflineGraceMs = 0 };
+        await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
+        await node.StartAsync(CancellationToken.None);
+        var (ann, ben) = (await StoreUsers.CreateAsync(store, "ann"), await StoreUsers.CreateAsync(store, "ben"));
+        var room = await node.Chat.CreateRoomAsync(ann, "kept", isPrivate: false);
+        await node.Chat.AddMemberAsync(ann, room.Id, ben.Username);
+        var benLog = (await node.Hub.AttachRecordedAsync(ben)).Log;
+
+        // The listing fails with something no caller expects, for several head checks in a row.
+        faults.Failing = true;
+        Assert.True(await sqlite.RemoveMemberAsync(room.Id, ben.UserId, CancellationToken.None));
+        await Eventually.TrueAsync(() => faults.Failures >= 3, TimeSpan.FromSeconds(10), "three failed passes");
+        faults.Failing = false;
+
+        await benLog.WaitForAsync(f => f.Op() == "member" && f.Str("conv") == room.Id && f.Str("change") == "left");
+    }
+
+    /// <summary>Fails the conversation listing with an unexpected exception while <see cref="Failing"/>.</summary>
+    public class FailingListing : StoreInterceptor
+    {
+        private int _failures;
+
+        public bool Failing { get; set; }
+
+        public int Failures => Volatile.Read(ref _failures);
+
+        protected override object? Intercept(System.Reflection.MethodInfo method, object?[]? args)
+        {
+            if (!Failing || method.Name != nameof(IChatStore.ListConversationsOfUsersAsync))
+            {
+                return null;
+            }
+
+            Interlocked.Increment(ref _failures);
+            return Task.FromException<IReadOnlyDictionary<string, IReadOnlyList<ConversationView>>>(new InvalidOperationException("an unexpected store failure"));
+        }
+    }
 }

@@ -280,8 +280,16 @@ public sealed partial class Hub
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
-                await CheckHeadsAsync(ct);
-                await ReconcileNextUsersAsync(ct);
+                try
+                {
+                    await CheckHeadsAsync(ct);
+                    await ReconcileNextUsersAsync(ct);
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    // Whatever went wrong this time, the healing must not stop for good: the next tick tries again.
+                    _log.LogWarning(e, "head check or reconciliation failed; retrying at the next interval");
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
