@@ -25,7 +25,9 @@ public sealed partial class RabbitMqBus
     {
         ArgumentNullException.ThrowIfNull(evt);
         var delivered = !_wanted.ContainsKey(topic) || _deliveries.Writer.TryWrite(new Delivery(topic, evt));
-        var queued = _connected && _outgoing.Writer.TryWrite(new Outgoing(topic, evt));
+        // IsConnected, not the loop's flag alone: the connection can be seen lost (IsConnected false) a moment before the
+        // reconnect loop clears the flag, and a publish in that moment would be accepted only to be dropped.
+        var queued = IsConnected && _outgoing.Writer.TryWrite(new Outgoing(topic, evt));
         if (!queued || !delivered)
         {
             Interlocked.Increment(ref _dropped);

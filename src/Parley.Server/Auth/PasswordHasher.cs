@@ -21,6 +21,7 @@ public sealed class PasswordHasher : IDisposable
     private readonly SemaphoreSlim _slots;
     private readonly int _maxQueued;
     private int _queued;
+    private long _computed;
 
     /// <summary>Creates a hasher that hashes new passwords with <paramref name="iterations"/> rounds.</summary>
     public PasswordHasher(int iterations, int maxConcurrent, int maxQueued = 256)
@@ -35,6 +36,9 @@ public sealed class PasswordHasher : IDisposable
 
     /// <summary>A valid hash of an unknown password, for equal-time refusals.</summary>
     public string DummyHash { get; }
+
+    /// <summary>Hashes and verifications started since the hasher was created (the dummy hash at construction not counted).</summary>
+    public long Computed => Interlocked.Read(ref _computed);
 
     /// <summary>Hashes a password. Throws <see cref="ParleyException"/> (rate_limited) when too many hashes are queued.</summary>
     public Task<string> HashAsync(string password) => RunBoundedAsync(() => HashCore(password, _iterations));
@@ -55,6 +59,7 @@ public sealed class PasswordHasher : IDisposable
             await _slots.WaitAsync();
             try
             {
+                Interlocked.Increment(ref _computed);
                 return await Task.Run(work);
             }
             finally
