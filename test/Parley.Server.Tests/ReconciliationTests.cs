@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Memory;
+using Parley.Protocol;
 using Parley.Store.Sqlite;
 using Parley.Testing;
 
@@ -98,6 +99,95 @@ public sealed class ReconciliationTests
         faults.Failing = false;
 
         await benLog.WaitForAsync(f => f.Op() == "member" && f.Str("conv") == room.Id && f.Str("change") == "left");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_change_met_by_two_healings_at_once_is_announced_once(bool busEventMeanwhile)
+    {
+        var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reconcile"), "parley.db") });
+        var (store, gate) = StoreInterceptor.Wrap<MembershipGate>(sqlite);
+        var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, PresenceOfflineGraceMs = 0 };
+        await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
+        await node.StartAsync(CancellationToken.None);
+        var (ann, ben) = (await StoreUsers.CreateAsync(store, "ann"), await StoreUsers.CreateAsync(store, "ben"));
+        var room = await node.Chat.CreateRoomAsync(ann, "kept", isPrivate: false);
+        await node.Chat.AddMemberAsync(ann, room.Id, ben.Username);
+        var annLog = (await node.Hub.AttachRecordedAsync(ann)).Log;
+        var benLog = (await node.Hub.AttachRecordedAsync(ben)).Log;
+
+        // Ben leaves one room and joins another behind the hub's back; a rolling pass finds both and stops at its
+        // confirming read of the first membership.
+        var gained = await node.Chat.CreateRoomAsync(ann, "gained", isPrivate: false);
+        Assert.True(await sqlite.RemoveMemberAsync(room.Id, ben.UserId, CancellationToken.None));
+        Assert.Equal(MemberAddStatus.Added, await sqlite.AddMemberAsync(gained.Id, ben.UserId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), CancellationToken.None));
+        gate.Close();
+        var rolling = node.Hub.ReconcileNextUsersAsync(CancellationToken.None);
+        await Eventually.TrueAsync(() => gate.Waiting >= 1, TimeSpan.FromSeconds(10), "the rolling pass reading the membership");
+        Task other;
+        if (busEventMeanwhile)
+        {
+            // The leave's own bus event arrives late, while the pass is reading.
+            var frame = ServerFrames.Member(room.Id, ben.UserId, ben.Username, joined: false);
+            node.Hub.OnEvent(BusTopic.ForConversation(room.Id), new BusEvent(BusEventKind.MemberLeft, room.Id, 0, ben.UserId, "test", frame));
+            await benLog.WaitForAsync(f => IsLeft(f, room.Id, ben.UserId));
+            other = Task.CompletedTask;
+        }
+        else
+        {
+            // The full reconciliation after a bus resume starts meanwhile.
+            other = node.Hub.ReconcileUsersAsync(CancellationToken.None);
+            await Task.Delay(300);
+        }
+
+        gate.Open();
+        await Task.WhenAll(rolling, other);
+        await benLog.WaitForAsync(f => IsLeft(f, room.Id, ben.UserId));
+        await annLog.WaitForAsync(f => IsLeft(f, room.Id, ben.UserId));
+
+        // Room for a second announcement to arrive, had one been made.
+        await node.Chat.SendAsync(ann, room.Id, "k1", "after the leave");
+        await annLog.WaitForAsync(room.Id, 1);
+        await Task.Delay(200);
+        Assert.Equal(1, annLog.Count(f => IsLeft(f, room.Id, ben.UserId)));
+        Assert.Equal(1, benLog.Count(f => IsLeft(f, room.Id, ben.UserId)));
+        Assert.Empty(benLog.Seqs(room.Id));
+        Assert.Equal(1, benLog.Count(f => f.Op() == "conversation" && f.GetProperty("conversation").Str("id") == gained.Id));
+    }
+
+    private static bool IsLeft(System.Text.Json.JsonElement f, string conv, string userId) =>
+        f.Op() == "member" && f.Str("conv") == conv && f.Str("userId") == userId && f.Str("change") == "left";
+
+    /// <summary>Holds membership reads while closed, counting those waiting.</summary>
+    public class MembershipGate : StoreInterceptor
+    {
+        private volatile TaskCompletionSource? _closed;
+        private int _waiting;
+
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        public void Close() => _closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Open() => _closed?.TrySetResult();
+
+        protected override object? Intercept(System.Reflection.MethodInfo method, object?[]? args)
+        {
+            ArgumentNullException.ThrowIfNull(args);
+            if (_closed is not { } closed || method.Name != nameof(IChatStore.GetMembershipAsync))
+            {
+                return null;
+            }
+
+            Interlocked.Increment(ref _waiting);
+            return Held((string)args[0]!, (string)args[1]!, (CancellationToken)args[2]!);
+
+            async Task<Membership?> Held(string conv, string userId, CancellationToken ct)
+            {
+                await closed.Task;
+                return await Inner.GetMembershipAsync(conv, userId, ct);
+            }
+        }
     }
 
     /// <summary>Fails the conversation listing with an unexpected exception while <see cref="Failing"/>.</summary>

@@ -87,6 +87,8 @@ internal sealed class RecordingSink : IFrameSink
 
     public bool Has(Func<JsonElement, bool> match) => _frames.Any(match);
 
+    public int Count(Func<JsonElement, bool> match) => _frames.Count(match);
+
     private static async Task WaitAsync(Func<bool> done)
     {
         var deadline = DateTime.UtcNow.AddSeconds(15);

@@ -14,6 +14,10 @@ public sealed partial class Hub
     // The last user the rolling reconciliation reached; only the head-check loop touches it.
     private string? _reconciledUpTo;
 
+    // One reconciliation at a time: the rolling pass and the one after a bus resume would otherwise meet the same stale
+    // membership together and both announce it (a second "left" notice, a second conversation frame).
+    private readonly SemaphoreSlim _reconciling = new(1, 1);
+
     /// <inheritdoc />
     public void OnEvent(BusTopic topic, BusEvent evt)
     {
@@ -88,8 +92,16 @@ public sealed partial class Hub
     private async Task HealAsync()
     {
         _log.LogInformation("bus resumed: re-checking conversation heads and memberships against the store");
-        await CheckHeadsAsync(CancellationToken.None);
-        await ReconcileUsersAsync(CancellationToken.None);
+        try
+        {
+            await CheckHeadsAsync(CancellationToken.None);
+            await ReconcileUsersAsync(CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            // The periodic head checks and rolling reconciliation heal what this pass did not.
+            _log.LogWarning(e, "healing after the bus resumed failed; the periodic checks carry on");
+        }
     }
 
     /// <summary>
@@ -175,8 +187,22 @@ public sealed partial class Hub
     // One store read for the users' conversations. The read is a moment old when it is applied, and joins and leaves
     // carried by the bus meanwhile are applied at once, so every difference is confirmed by a read of that one
     // membership before the session changes: a reconciliation never undoes a newer join or leave. Sessions still in
-    // their hello's attach are left alone (it subscribes them from a read of its own). False: the store was unavailable.
+    // their hello's attach are left alone (it subscribes them from a read of its own). One pass runs at a time. False:
+    // the store was unavailable.
     private async Task<bool> ReconcileAsync(IReadOnlyList<string> users, CancellationToken ct)
+    {
+        await _reconciling.WaitAsync(ct);
+        try
+        {
+            return await ReconcileExclusiveAsync(users, ct);
+        }
+        finally
+        {
+            _reconciling.Release();
+        }
+    }
+
+    private async Task<bool> ReconcileExclusiveAsync(IReadOnlyList<string> users, CancellationToken ct)
     {
         IReadOnlyDictionary<string, IReadOnlyList<ConversationView>> views;
         try
@@ -199,7 +225,8 @@ public sealed partial class Hub
                     foreach (var conv in session.Conversations.Snapshot().Where(c => !wanted.ContainsKey(c)))
                     {
                         // The leave's own event was lost: its members (the leaver included) hear of it now, as they would have.
-                        if (await _store.GetMembershipAsync(conv, userId, ct) is not null)
+                        // Still a member, or the bus's own leave event got there during the read.
+                        if (await _store.GetMembershipAsync(conv, userId, ct) is not null || !session.Conversations.Contains(conv))
                         {
                             continue;
                         }
@@ -218,7 +245,7 @@ public sealed partial class Hub
 
                     foreach (var view in wanted.Values.Where(v => !session.Conversations.Contains(v.Info.Id)).ToList())
                     {
-                        if (await _store.GetMembershipAsync(view.Info.Id, userId, ct) is not null)
+                        if (await _store.GetMembershipAsync(view.Info.Id, userId, ct) is not null && !session.Conversations.Contains(view.Info.Id))
                         {
                             session.Send(ServerFrames.Conversation(view.ToDto(peerOnline: false)));
                             await SubscribeSessionsAsync([session], view.Info.Id, view.DeliveredSeq);
