@@ -1,10 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
-using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Delivery;
-using Parley.Memory;
 using Parley.Protocol;
-using Parley.Store.Sqlite;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -103,11 +100,10 @@ public sealed class HelloWelcomeTests
         public static async Task<Setup> CreateAsync()
         {
             var t = new Setup();
-            var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("welcome"), "parley.db") });
+            var sqlite = EmbeddedNode.NewStore("welcome");
             var (store, gate) = StoreInterceptor.Wrap<ListingGate>(sqlite);
             t.Gate = gate;
-            t.Node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions(), NullLoggerFactory.Instance);
-            await t.Node.StartAsync(CancellationToken.None);
+            t.Node = await EmbeddedNode.StartAsync(store, new ParleyOptions());
 
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             var owner = Ids.New("u");

@@ -1,7 +1,4 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Parley.Memory;
 using Parley.Protocol;
-using Parley.Store.Sqlite;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -17,11 +14,10 @@ public sealed class LostCommitAnswerTests
     [Fact]
     public async Task The_retry_of_a_send_whose_commit_answer_was_lost_delivers_it_to_the_members()
     {
-        var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("lost-answer"), "parley.db") });
+        var sqlite = EmbeddedNode.NewStore("lost-answer");
         var (store, answers) = StoreInterceptor.Wrap<AppendAnswerLoss>(sqlite);
         // No head checks: the only way the members can hear of the message is the send path itself.
-        await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { HeadCheckIntervalMs = 600_000 }, NullLoggerFactory.Instance);
-        await node.StartAsync(CancellationToken.None);
+        await using var node = await EmbeddedNode.StartAsync(store, new ParleyOptions { HeadCheckIntervalMs = 600_000 });
         var alice = await StoreUsers.CreateAsync(node.Store, "alice");
         var bob = await StoreUsers.CreateAsync(node.Store, "bob");
         var room = await node.Chat.CreateRoomAsync(alice, "lost-answer", isPrivate: false);

@@ -1,7 +1,4 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Delivery;
-using Parley.Memory;
-using Parley.Store.Sqlite;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -92,12 +89,11 @@ public sealed class PresenceAudienceTests
         public static async Task<Setup> CreateAsync()
         {
             var t = new Setup();
-            var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("audience"), "parley.db") });
+            var sqlite = EmbeddedNode.NewStore("audience");
             var (store, reads) = StoreInterceptor.Wrap<CallCounter>(sqlite);
             reads.Method = nameof(IChatStore.ListPresenceConversationsAsync);
             t.Reads = reads;
-            t.Node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), new ParleyOptions { HeadCheckIntervalMs = 600_000, PresenceOfflineGraceMs = 0 }, NullLoggerFactory.Instance);
-            await t.Node.StartAsync(CancellationToken.None);
+            t.Node = await EmbeddedNode.StartAsync(store, new ParleyOptions { HeadCheckIntervalMs = 600_000, PresenceOfflineGraceMs = 0 });
             t.Alice = await StoreUsers.CreateAsync(t.Node.Store, "alice");
             t.Bob = await StoreUsers.CreateAsync(t.Node.Store, "bob");
             t.Carol = await StoreUsers.CreateAsync(t.Node.Store, "carol");

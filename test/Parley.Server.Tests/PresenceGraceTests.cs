@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Memory;
-using Parley.Store.Sqlite;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -160,10 +158,9 @@ public sealed class PresenceGraceTests
         public static async Task<Setup> CreateAsync(int graceMs)
         {
             var t = new Setup();
-            var store = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("presence-grace"), "parley.db") });
+            var store = EmbeddedNode.NewStore("presence-grace");
             var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, PresenceOfflineGraceMs = graceMs, PresenceBatchMs = 50 };
-            t.Node = new ParleyNode(store, new InMemoryBus(), t.Presence, options, NullLoggerFactory.Instance);
-            await t.Node.StartAsync(CancellationToken.None);
+            t.Node = await EmbeddedNode.StartAsync(store, options, presence: t.Presence);
             t.Alice = await StoreUsers.CreateAsync(t.Node.Store, "alice");
             t.Bob = await StoreUsers.CreateAsync(t.Node.Store, "bob");
             await t.Node.Chat.OpenDmAsync(t.Alice, t.Bob.Username);

@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Memory;
 using Parley.Protocol;
-using Parley.Store.Sqlite;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -157,10 +155,9 @@ public sealed class PresencePublishTests
         public static async Task<Setup> CreateAsync(int windowMs)
         {
             var t = new Setup();
-            var store = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("presence-publish"), "parley.db") });
+            var store = EmbeddedNode.NewStore("presence-publish");
             var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, PresencePublishWindowMs = windowMs, PresenceBatchMs = 50, PresenceOfflineGraceMs = 0 };
-            t.Node = new ParleyNode(store, t.Bus, new InMemoryPresence(), options, NullLoggerFactory.Instance);
-            await t.Node.StartAsync(CancellationToken.None);
+            t.Node = await EmbeddedNode.StartAsync(store, options, bus: t.Bus);
             t.Owner = await StoreUsers.CreateAsync(t.Node.Store, "owner");
             return t;
         }

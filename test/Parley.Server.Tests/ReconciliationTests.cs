@@ -1,7 +1,4 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Parley.Memory;
 using Parley.Protocol;
-using Parley.Store.Sqlite;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -16,10 +13,9 @@ public sealed class ReconciliationTests
     [Fact]
     public async Task Each_pass_reconciles_the_next_user_in_turn_and_sessions_then_follow_the_store()
     {
-        var store = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reconcile"), "parley.db") });
+        var store = EmbeddedNode.NewStore("reconcile");
         var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, ReconcileUsersPerCheck = 1, PresenceOfflineGraceMs = 0 };
-        await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
-        await node.StartAsync(CancellationToken.None);
+        await using var node = await EmbeddedNode.StartAsync(store, options);
         var (ann, ben, cat) = (await StoreUsers.CreateAsync(store, "ann"), await StoreUsers.CreateAsync(store, "ben"), await StoreUsers.CreateAsync(store, "cat"));
         UserRef[] users = [ann, ben, cat];
         var room = await node.Chat.CreateRoomAsync(ann, "kept", isPrivate: false);
@@ -82,11 +78,10 @@ public sealed class ReconciliationTests
     [Fact]
     public async Task A_pass_that_fails_does_not_stop_the_periodic_healing()
     {
-        var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reconcile"), "parley.db") });
+        var sqlite = EmbeddedNode.NewStore("reconcile");
         var (store, faults) = StoreInterceptor.Wrap<FailingListing>(sqlite);
         var options = new ParleyOptions { HeadCheckIntervalMs = 200, PresenceOfflineGraceMs = 0 };
-        await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
-        await node.StartAsync(CancellationToken.None);
+        await using var node = await EmbeddedNode.StartAsync(store, options);
         var (ann, ben) = (await StoreUsers.CreateAsync(store, "ann"), await StoreUsers.CreateAsync(store, "ben"));
         var room = await node.Chat.CreateRoomAsync(ann, "kept", isPrivate: false);
         await node.Chat.AddMemberAsync(ann, room.Id, ben.Username);
@@ -106,11 +101,10 @@ public sealed class ReconciliationTests
     [InlineData(true)]
     public async Task A_change_met_by_two_healings_at_once_is_announced_once(bool busEventMeanwhile)
     {
-        var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reconcile"), "parley.db") });
+        var sqlite = EmbeddedNode.NewStore("reconcile");
         var (store, gate) = StoreInterceptor.Wrap<MembershipGate>(sqlite);
         var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, PresenceOfflineGraceMs = 0 };
-        await using var node = new ParleyNode(store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
-        await node.StartAsync(CancellationToken.None);
+        await using var node = await EmbeddedNode.StartAsync(store, options);
         var (ann, ben) = (await StoreUsers.CreateAsync(store, "ann"), await StoreUsers.CreateAsync(store, "ben"));
         var room = await node.Chat.CreateRoomAsync(ann, "kept", isPrivate: false);
         await node.Chat.AddMemberAsync(ann, room.Id, ben.Username);

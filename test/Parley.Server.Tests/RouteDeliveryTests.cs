@@ -1,8 +1,5 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Delivery;
-using Parley.Memory;
 using Parley.Protocol;
-using Parley.Store.Sqlite;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -210,13 +207,12 @@ public sealed class RouteDeliveryTests
         public static async Task<Setup> CreateAsync(int reorderWaitMs, Action<ParleyOptions>? configure = null)
         {
             var t = new Setup();
-            var sqlite = new SqliteChatStore(new SqliteStoreOptions { Path = Path.Combine(TestPorts.NewTempDir("reorder"), "parley.db") });
+            var sqlite = EmbeddedNode.NewStore("reorder");
             (t._store, t.Reads) = StoreInterceptor.Wrap<CallCounter>(sqlite);
             t.Reads.Method = nameof(IChatStore.ReadMessagesAsync);
             var options = new ParleyOptions { ReorderWaitMs = reorderWaitMs, HeadCheckIntervalMs = 600_000 };
             configure?.Invoke(options);
-            t._node = new ParleyNode(t._store, new InMemoryBus(), new InMemoryPresence(), options, NullLoggerFactory.Instance);
-            await t._node.StartAsync(CancellationToken.None);
+            t._node = await EmbeddedNode.StartAsync(t._store, options);
 
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             t._owner = Ids.New("u");
