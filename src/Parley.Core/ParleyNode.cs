@@ -110,8 +110,12 @@ public sealed class ParleyNode : IAsyncDisposable
     public async Task DrainAsync(TimeSpan grace)
     {
         _draining = true;
-        Hub.CloseAll(CloseCodes.ServiceRestart, "node shutting down");
         var deadline = DateTime.UtcNow + grace;
+        Hub.CloseAll(CloseCodes.ServiceRestart, "node shutting down");
+        await Task.Delay(20);
+        // Once more for a hello that saw the node not yet draining and created its session after the first pass (later
+        // hellos see IsDraining and close themselves with 1012).
+        Hub.CloseAll(CloseCodes.ServiceRestart, "node shutting down");
         while (Hub.SessionCount > 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20);

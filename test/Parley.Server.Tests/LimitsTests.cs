@@ -42,6 +42,35 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public async Task A_hello_resuming_thousands_of_foreign_conversations_gets_a_bounded_answer_and_stays_open()
+    {
+        var (server, api) = await StartAsync();
+        await using var _ = server;
+        using var __ = api;
+        var (room, users) = await RoomWithAsync(api, "kept", "stale", "peer");
+        await using (var peer = await WsTestClient.ConnectAndHelloAsync(server.WsUri, users[1].Token))
+        {
+            await peer.SendMessageAsync(room, "while you were away");
+        }
+
+        // Cursors for 5,000 conversations that are not the user's (rooms it was removed from while away, say): more
+        // than the connection's outbound queue holds (4,096 frames) were each answered with an error of its own.
+        var resume = Enumerable.Range(0, 5_000).ToDictionary(i => $"gone{i:D4}", _ => 1L);
+        resume[room] = 0;
+        await using var ws = await WsTestClient.ConnectAndHelloAsync(server.WsUri, users[0].Token, resume);
+
+        var errors = ws.All.Where(f => f.Op() == "error").ToList();
+        Assert.All(errors, e => Assert.Equal(("not_found", "hello"), (e.Str("code"), e.Str("ref"))));
+        Assert.Equal(Parley.Delivery.Hub.ForeignResumesNamed + 1, errors.Count);
+        Assert.Contains("4900 more", errors[^1].Str("message"), StringComparison.Ordinal);
+        Assert.Equal([1L], ws.All.Where(f => f.Op() == "msg" && f.Str("conv") == room).Select(f => f.GetProperty("seq").GetInt64()));
+
+        // The connection is still open and serving.
+        var ack = await ws.SendMessageAsync(room, "back");
+        Assert.Equal("ack", ack.Op());
+    }
+
+    [Fact]
     public async Task Sends_over_the_rate_limit_get_rate_limited_and_a_flooding_connection_is_closed_with_4029()
     {
         var (server, api) = await StartAsync();
@@ -241,5 +270,27 @@ public sealed class LimitsTests
         Assert.Equal(1012, await ws.WaitClosedAsync(TimeSpan.FromSeconds(10)));
         await stopping;
         await ws.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_hello_that_arrives_after_the_drain_began_is_closed_with_1012_too()
+    {
+        var (server, api) = await StartAsync();
+        await using var _ = server;
+        using var __ = api;
+        var user = await api.RegisterAsync("late");
+        var room = await api.CreateRoomAsync(user, "late");
+        await using var upgraded = await WsTestClient.ConnectAsync(server.WsUri);
+        await using var attached = await WsTestClient.ConnectAndHelloAsync(server.WsUri, user.Token);
+
+        // The drain tells the sessions it has (web server still up, so nothing else closes the early socket).
+        await server.Node.DrainAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(1012, await attached.WaitClosedAsync(TimeSpan.FromSeconds(10)));
+
+        // A socket upgraded before the drain says hello only now: it is told the same, and given nothing.
+        await upgraded.SendAsync(new { op = "hello", token = user.Token, resume = new Dictionary<string, long> { [room] = 0 } });
+        Assert.Equal(1012, await upgraded.WaitClosedAsync(TimeSpan.FromSeconds(10)));
+        Assert.DoesNotContain(upgraded.All, f => f.Op() is "welcome" or "synced");
+        Assert.Equal(0, server.Node.Hub.SessionCount);
     }
 }

@@ -267,7 +267,11 @@ public sealed class ChatService
             throw ParleyException.NotFound();
         }
 
-        _hub.Publish(BusTopic.ForConversation(conv), new BusEvent(BusEventKind.MemberLeft, conv, 0, caller.UserId, NodeId, ServerFrames.Member(conv, caller.UserId, caller.Username, joined: false)));
+        // At once here, so nothing of the room reaches the caller's sessions on this node after the answer even when the
+        // bus is slow or down; the other nodes hear of it from the bus (or, if it is lost, from their reconciliation).
+        var left = ServerFrames.Member(conv, caller.UserId, caller.Username, joined: false);
+        _hub.ApplyLeave(conv, caller.UserId, left);
+        _hub.Publish(BusTopic.ForConversation(conv), new BusEvent(BusEventKind.MemberLeft, conv, 0, caller.UserId, NodeId, left));
     }
 
     /// <summary>The caller's DM with <paramref name="username"/>, created on first call.</summary>

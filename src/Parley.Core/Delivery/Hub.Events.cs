@@ -63,9 +63,23 @@ public sealed partial class Hub
                 }
 
                 break;
-            case BusEventKind.MemberLeft:
+            case BusEventKind.MemberLeft when evt.Origin != NodeId:
+                // A leave made through this node was applied here before it was published (ApplyLeave).
                 ApplyMemberLeft(route, evt.Conv, evt.Subject, evt.Frame);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Applies a leave made through this node, before the leaver is answered and whatever the bus does: this node's
+    /// sessions of the room (the leaver's included) are told, and the leaver's get nothing of it afterwards. Other nodes
+    /// hear of it from the bus event published next; this node ignores its own copy of that event.
+    /// </summary>
+    public void ApplyLeave(string conv, string userId, ReadOnlyMemory<byte> frame)
+    {
+        if (_routes.TryGetValue(conv, out var route))
+        {
+            ApplyMemberLeft(route, conv, userId, frame);
         }
     }
 

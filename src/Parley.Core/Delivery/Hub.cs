@@ -10,6 +10,9 @@ namespace Parley.Delivery;
 /// </summary>
 public sealed partial class Hub : IBusHandler, IPresenceNode
 {
+    /// <summary>A hello's <c>resume</c> entries for conversations not the user's that get an error naming each; the rest are counted in one.</summary>
+    public const int ForeignResumesNamed = 100;
+
     private readonly IChatStore _store;
     private readonly IMessageBus _bus;
     private readonly IPresenceStore _presence;
@@ -103,6 +106,30 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     }
 
     /// <summary>
+    /// Answers the <paramref name="resume"/> entries for conversations the user is not in with <c>not_found</c>: one error
+    /// each for the first <see cref="ForeignResumesNamed"/>, then one error counting the rest, so a client holding many
+    /// stale cursors (rooms it was removed from while away) gets a bounded answer instead of overflowing its own
+    /// connection's outbound queue, which would close it, and again on every reconnect with the same cursors.
+    /// </summary>
+    private static void RefuseForeignResumes(Session session, IReadOnlyDictionary<string, long> resume, IReadOnlyList<ConversationView> views)
+    {
+        var mine = views.Select(v => v.Info.Id).ToHashSet(StringComparer.Ordinal);
+        var foreign = 0;
+        foreach (var conv in resume.Keys.Where(c => !mine.Contains(c)))
+        {
+            if (++foreign <= ForeignResumesNamed)
+            {
+                session.Send(ServerFrames.Error("hello", ErrorCodes.NotFound, $"cannot resume {conv}: no such conversation"));
+            }
+        }
+
+        if (foreign > ForeignResumesNamed)
+        {
+            session.Send(ServerFrames.Error("hello", ErrorCodes.NotFound, $"cannot resume {foreign - ForeignResumesNamed} more conversations: not found"));
+        }
+    }
+
+    /// <summary>
     /// Attaches a session after hello: subscribes it to the user's topic and every conversation of theirs, queues each
     /// conversation's backlog after its cursor (<paramref name="resume"/>, else the delivered watermark), then synced.
     /// Frames the connection queued without a flush before this (its welcome) leave in the same socket write as the
@@ -119,11 +146,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
         var views = (await _conversationReads.ReadAsync([session.UserId], ct)).GetValueOrDefault(session.UserId) ?? [];
         if (resume is not null)
         {
-            var mine = views.Select(v => v.Info.Id).ToHashSet(StringComparer.Ordinal);
-            foreach (var conv in resume.Keys.Where(c => !mine.Contains(c)))
-            {
-                session.Send(ServerFrames.Error("hello", ErrorCodes.NotFound, $"cannot resume {conv}: no such conversation"));
-            }
+            RefuseForeignResumes(session, resume, views);
         }
 
         var added = new List<(ConversationView View, ConversationRoute Route)>(views.Count);

@@ -255,6 +255,13 @@ internal sealed partial class WebSocketConnection
             return;
         }
 
+        if (Node.IsDraining)
+        {
+            // Upgraded before the drain began, hello only now: told what every session was told, and given nothing.
+            Close(CloseCodes.ServiceRestart, "node shutting down");
+            return;
+        }
+
         var session = Node.Hub.CreateSession(identity.UserId, identity.Username, this);
         _session = session;
         DisposeHelloTimer();
