@@ -64,11 +64,15 @@ public static class ProtocolRules
         return value.ToLowerInvariant();
     }
 
-    /// <summary>True for a password of 8–256 characters.</summary>
+    /// <summary>True for a password of 8–256 characters (Unicode scalar values: an emoji counts once).</summary>
     public static bool IsValidPassword(string? value) =>
-        value is not null && value.Length is >= MinPasswordLength and <= MaxPasswordLength;
+        value is not null && value.Length is >= MinPasswordLength and <= MaxPasswordLength * 2
+        && Scalars(value) is >= MinPasswordLength and <= MaxPasswordLength;
 
-    /// <summary>Trims a room name; null when empty, longer than 64 characters, or holding control characters.</summary>
+    /// <summary>
+    /// Trims a room name; null when empty, longer than 64 characters (Unicode scalar values: an emoji counts once), or
+    /// holding control characters.
+    /// </summary>
     public static string? NormalizeRoomName(string? value)
     {
         if (value is null)
@@ -77,14 +81,15 @@ public static class ProtocolRules
         }
 
         var trimmed = value.Trim();
-        if (trimmed.Length is 0 or > MaxRoomNameLength || !IsWellFormed(trimmed))
+        if (trimmed.Length is 0 or > MaxRoomNameLength * 2 || !IsWellFormed(trimmed))
         {
             return null;
         }
 
+        var scalars = 0;
         foreach (var rune in trimmed.EnumerateRunes())
         {
-            if (Rune.IsControl(rune))
+            if (Rune.IsControl(rune) || ++scalars > MaxRoomNameLength)
             {
                 return null;
             }
@@ -118,6 +123,18 @@ public static class ProtocolRules
         }
 
         return scalars > MaxBodyScalars ? ErrorCodes.TooLarge : null;
+    }
+
+    // Unicode scalar values in a string (a lone surrogate counts as one).
+    private static int Scalars(string value)
+    {
+        var count = 0;
+        foreach (var _ in value.EnumerateRunes())
+        {
+            count++;
+        }
+
+        return count;
     }
 
     /// <summary>True for a seq in 0..2^53-1.</summary>

@@ -44,6 +44,25 @@ public sealed class AuthTests(NodeFixture node) : IClassFixture<NodeFixture>
     }
 
     [Fact]
+    public async Task Password_lengths_are_measured_in_characters_so_an_emoji_counts_once()
+    {
+        string Name() => "emo" + Guid.NewGuid().ToString("N")[..8];
+        string Emoji(int n) => string.Concat(Enumerable.Repeat("🔑", n));
+
+        // 7 emoji are 14 UTF-16 units but 7 characters: too short. 256 emoji fit; 257 do not.
+        var tooShort = await Api.CallAsync(HttpMethod.Post, "api/v1/auth/register", new { username = Name(), password = Emoji(7) });
+        Assert.Equal("invalid", tooShort.ErrorCode);
+        var tooLong = await Api.CallAsync(HttpMethod.Post, "api/v1/auth/register", new { username = Name(), password = Emoji(257) });
+        Assert.Equal("invalid", tooLong.ErrorCode);
+
+        var name = Name();
+        var longest = await Api.CallAsync(HttpMethod.Post, "api/v1/auth/register", new { username = name, password = Emoji(256) });
+        Assert.Equal(HttpStatusCode.Created, longest.Status);
+        var login = await Api.CallAsync(HttpMethod.Post, "api/v1/auth/login", new { username = name, password = Emoji(256) });
+        Assert.Equal(HttpStatusCode.OK, login.Status);
+    }
+
+    [Fact]
     public async Task Login_answers_401_the_same_way_for_a_wrong_password_and_an_unknown_user()
     {
         var user = await Api.RegisterAsync("login");
