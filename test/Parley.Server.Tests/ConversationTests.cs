@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -36,6 +37,20 @@ public sealed class ConversationTests(NodeFixture node) : IClassFixture<NodeFixt
         var answer = await Api.CallAsync(HttpMethod.Post, "api/v1/rooms", new { name }, owner.Token);
         Assert.Equal(HttpStatusCode.BadRequest, answer.Status);
         Assert.Equal("invalid", answer.ErrorCode);
+    }
+
+    [Fact]
+    public async Task Room_names_are_measured_in_characters_so_64_emoji_fit_and_65_do_not()
+    {
+        var owner = await Api.RegisterAsync("emojiname");
+        var fits = string.Concat(Enumerable.Repeat("🎉", 64));
+        var created = await Api.CallAsync(HttpMethod.Post, "api/v1/rooms", new { name = fits }, owner.Token);
+        Assert.Equal(HttpStatusCode.Created, created.Status);
+        Assert.Equal(fits, created.Body.Str("name"));
+
+        var over = await Api.CallAsync(HttpMethod.Post, "api/v1/rooms", new { name = fits + "🎉" }, owner.Token);
+        Assert.Equal(HttpStatusCode.BadRequest, over.Status);
+        Assert.Equal("invalid", over.ErrorCode);
     }
 
     [Fact]
@@ -133,6 +148,36 @@ public sealed class ConversationTests(NodeFixture node) : IClassFixture<NodeFixt
         Assert.Equal(1, view.Long("unread"));
         Assert.Equal(2, view.Long("readSeq"));
         Assert.Equal(2, view.Long("deliveredSeq"));
+    }
+
+    [Fact]
+    public async Task A_new_member_gets_the_conversation_then_their_own_joined_and_the_members_hear_it_once()
+    {
+        var (room, users) = await node.RoomWithAsync(1);
+        var (owner, joiner, added) = (users[0], await Api.RegisterAsync("joiner"), await Api.RegisterAsync("added"));
+        await using var ownerWs = await node.HelloAsync(owner);
+        await using var joinerWs = await node.HelloAsync(joiner);
+        await using var addedWs = await node.HelloAsync(added);
+
+        Assert.Equal(HttpStatusCode.OK, (await Api.JoinAsync(joiner, room)).Status);
+        Assert.Equal(HttpStatusCode.OK, (await Api.AddMemberAsync(owner, room, added.Username)).Status);
+
+        bool Joined(JsonElement f, TestUser who) => f.Op() == "member" && f.Str("conv") == room && f.Str("userId") == who.UserId && f.Str("change") == "joined";
+        foreach (var (ws, who) in new[] { (joinerWs, joiner), (addedWs, added) })
+        {
+            await ws.WaitForAsync(f => Joined(f, who));
+            var ops = ws.All.Where(f => f.Str("conv") == room || (f.Op() == "conversation" && f.GetProperty("conversation").Str("id") == room)).Select(f => f.Op()).ToList();
+            Assert.Equal(["conversation", "member"], ops.Take(2));
+            Assert.Single(ws.All, f => Joined(f, who));
+        }
+
+        await ownerWs.WaitForAsync(f => Joined(f, added));
+        await ownerWs.SendMessageAsync(room, "welcome both");
+        await joinerWs.WaitForAsync(f => f.Op() == "msg" && f.Str("conv") == room);
+        await addedWs.WaitForAsync(f => f.Op() == "msg" && f.Str("conv") == room);
+        Assert.Single(ownerWs.All, f => Joined(f, joiner));
+        Assert.Single(ownerWs.All, f => Joined(f, added));
+        Assert.Single(joinerWs.All, f => Joined(f, added));
     }
 
     [Fact]

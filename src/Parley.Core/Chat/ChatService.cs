@@ -246,8 +246,13 @@ public sealed class ChatService
         var dto = await ViewAsync(conv, member.UserId);
         if (status == MemberAddStatus.Added)
         {
-            _hub.Publish(BusTopic.ForConversation(conv), new BusEvent(BusEventKind.MemberJoined, conv, 0, member.UserId, NodeId, ServerFrames.Member(conv, member.UserId, member.Username, joined: true)));
+            // The members hear of the join on the conversation's topic; the new member's sessions, not subscribed yet,
+            // get the conversation and then the same notice on the users' topic (in that order: one publisher's events
+            // on one topic keep their order).
+            var joined = ServerFrames.Member(conv, member.UserId, member.Username, joined: true);
+            _hub.Publish(BusTopic.ForConversation(conv), new BusEvent(BusEventKind.MemberJoined, conv, 0, member.UserId, NodeId, joined));
             AnnounceConversation(member.UserId, dto);
+            _hub.Publish(BusTopic.Users, new BusEvent(BusEventKind.MemberJoined, conv, 0, member.UserId, NodeId, joined));
         }
 
         return member.UserId == caller.UserId ? dto : await ViewAsync(conv, caller.UserId);

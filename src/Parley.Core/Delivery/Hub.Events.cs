@@ -21,6 +21,18 @@ public sealed partial class Hub
     /// <inheritdoc />
     public void OnEvent(BusTopic topic, BusEvent evt)
     {
+        if (topic.Kind == TopicKind.Users && evt.Kind == BusEventKind.MemberJoined)
+        {
+            // A new member's own "joined", right after their conversation frame (the conversation's broadcast of it
+            // reached the route before their sessions subscribed).
+            foreach (var session in SessionsOf(evt.Subject))
+            {
+                session.Send(evt.Frame);
+            }
+
+            return;
+        }
+
         if (evt.Kind == BusEventKind.ConversationAdded)
         {
             if (topic.Kind == TopicKind.Users)
