@@ -1,4 +1,3 @@
-using Parley.Memory;
 using Parley.Testing;
 
 namespace Parley.Server.Tests;
@@ -33,38 +32,32 @@ public sealed class LeaveTests
         // "left" notice is on its way to both sessions, after what the room had queued before.
         var refused = await Assert.ThrowsAsync<ParleyException>(() => node.Chat.TypingAsync(benSession, room.Id));
         Assert.Equal("not_found", refused.Code);
-        await benLog.WaitForAsync(f => IsLeft(f, room.Id, ben.UserId));
-        await annLog.WaitForAsync(f => IsLeft(f, room.Id, ben.UserId));
+        await benLog.WaitForAsync(f => f.IsLeftOf(room.Id, ben.UserId));
+        await annLog.WaitForAsync(f => f.IsLeftOf(room.Id, ben.UserId));
 
         await node.Chat.SendAsync(ann, room.Id, "k1", "after the leave");
         await annLog.WaitForAsync(room.Id, 2);
         await Task.Delay(200);
         Assert.Equal([1L], benLog.Seqs(room.Id));
         Assert.Equal(busDropsIt ? 0 : 1, bus.LeavesCarried);
-        Assert.Equal(1, annLog.Count(f => IsLeft(f, room.Id, ben.UserId)));
-        Assert.Equal(1, benLog.Count(f => IsLeft(f, room.Id, ben.UserId)));
+        Assert.Equal(1, annLog.Count(f => f.IsLeftOf(room.Id, ben.UserId)));
+        Assert.Equal(1, benLog.Count(f => f.IsLeftOf(room.Id, ben.UserId)));
     }
 
-    private static bool IsLeft(System.Text.Json.JsonElement f, string conv, string userId) =>
-        f.Op() == "member" && f.Str("conv") == conv && f.Str("userId") == userId && f.Str("change") == "left";
-
     /// <summary>The in-memory bus, losing every leave event while <see cref="Dropping"/> (as a broker that is down would).</summary>
-    private sealed class LeaveDroppingBus : IMessageBus
+    private sealed class LeaveDroppingBus : InMemoryBusDecorator
     {
-        private readonly InMemoryBus _inner = new();
         private int _leavesCarried;
 
         public bool Dropping { get; init; }
 
         public int LeavesCarried => Volatile.Read(ref _leavesCarried);
 
-        public bool IsConnected => _inner.IsConnected;
-
-        public bool Publish(BusTopic topic, BusEvent evt)
+        public override bool Publish(BusTopic topic, BusEvent evt)
         {
             if (evt.Kind != BusEventKind.MemberLeft)
             {
-                return _inner.Publish(topic, evt);
+                return Inner.Publish(topic, evt);
             }
 
             if (Dropping)
@@ -73,17 +66,7 @@ public sealed class LeaveTests
             }
 
             Interlocked.Increment(ref _leavesCarried);
-            return _inner.Publish(topic, evt);
+            return Inner.Publish(topic, evt);
         }
-
-        public Task StartAsync(IBusHandler handler, CancellationToken ct) => _inner.StartAsync(handler, ct);
-
-        public Task SubscribeAsync(BusTopic topic) => _inner.SubscribeAsync(topic);
-
-        public Task UnsubscribeAsync(BusTopic topic) => _inner.UnsubscribeAsync(topic);
-
-        public Task<bool> PingAsync(CancellationToken ct) => _inner.PingAsync(ct);
-
-        public ValueTask DisposeAsync() => _inner.DisposeAsync();
     }
 }

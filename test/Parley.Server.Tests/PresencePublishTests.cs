@@ -115,33 +115,20 @@ public sealed class PresencePublishTests
             : Encoding.UTF8.GetString(e.Frame.Span).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (l[1..], l[0] == '1'));
 
     /// <summary>The in-memory bus, keeping what the node publishes.</summary>
-    private sealed class RecordingBus : IMessageBus
+    private sealed class RecordingBus : InMemoryBusDecorator
     {
-        private readonly InMemoryBus _inner = new();
         private readonly ConcurrentQueue<(BusTopic Topic, BusEvent Event)> _published = new();
-
-        public bool IsConnected => _inner.IsConnected;
 
         public void Clear() => _published.Clear();
 
         public List<BusEvent> Presence(string conv) =>
             [.. _published.Where(p => p.Topic == BusTopic.ForConversation(conv) && p.Event.Kind is BusEventKind.Presence or BusEventKind.PresenceBatch).Select(p => p.Event)];
 
-        public bool Publish(BusTopic topic, BusEvent evt)
+        public override bool Publish(BusTopic topic, BusEvent evt)
         {
             _published.Enqueue((topic, evt));
-            return _inner.Publish(topic, evt);
+            return Inner.Publish(topic, evt);
         }
-
-        public Task StartAsync(IBusHandler handler, CancellationToken ct) => _inner.StartAsync(handler, ct);
-
-        public Task SubscribeAsync(BusTopic topic) => _inner.SubscribeAsync(topic);
-
-        public Task UnsubscribeAsync(BusTopic topic) => _inner.UnsubscribeAsync(topic);
-
-        public Task<bool> PingAsync(CancellationToken ct) => _inner.PingAsync(ct);
-
-        public ValueTask DisposeAsync() => _inner.DisposeAsync();
     }
 
     private sealed class Setup : IAsyncDisposable

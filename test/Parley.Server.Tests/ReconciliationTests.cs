@@ -35,7 +35,7 @@ public sealed class ReconciliationTests
         Assert.Equal(MemberAddStatus.Added, await store.AddMemberAsync(gained.Id, ann.UserId, now, CancellationToken.None));
         Assert.Equal(MemberAddStatus.Added, await store.AddMemberAsync(gained.Id, cat.UserId, now, CancellationToken.None));
 
-        bool Left(UserRef user) => logs[user].Has(f => f.Op() == "member" && f.Str("conv") == room.Id && f.Str("userId") == user.UserId && f.Str("change") == "left");
+        bool Left(UserRef user) => logs[user].Has(f => f.IsLeftOf(room.Id, user.UserId));
         bool Gained(UserRef user) => logs[user].Has(f => f.Op() == "conversation" && f.GetProperty("conversation").Str("id") == gained.Id);
         bool Reconciled(UserRef user) => user == ann ? Gained(ann) : user == ben ? Left(ben) : Left(cat) && Gained(cat);
 
@@ -125,7 +125,7 @@ public sealed class ReconciliationTests
             // The leave's own bus event arrives late, while the pass is reading.
             var frame = ServerFrames.Member(room.Id, ben.UserId, ben.Username, joined: false);
             node.Hub.OnEvent(BusTopic.ForConversation(room.Id), new BusEvent(BusEventKind.MemberLeft, room.Id, 0, ben.UserId, "test", frame));
-            await benLog.WaitForAsync(f => IsLeft(f, room.Id, ben.UserId));
+            await benLog.WaitForAsync(f => f.IsLeftOf(room.Id, ben.UserId));
             other = Task.CompletedTask;
         }
         else
@@ -137,21 +137,18 @@ public sealed class ReconciliationTests
 
         gate.Open();
         await Task.WhenAll(rolling, other);
-        await benLog.WaitForAsync(f => IsLeft(f, room.Id, ben.UserId));
-        await annLog.WaitForAsync(f => IsLeft(f, room.Id, ben.UserId));
+        await benLog.WaitForAsync(f => f.IsLeftOf(room.Id, ben.UserId));
+        await annLog.WaitForAsync(f => f.IsLeftOf(room.Id, ben.UserId));
 
         // Room for a second announcement to arrive, had one been made.
         await node.Chat.SendAsync(ann, room.Id, "k1", "after the leave");
         await annLog.WaitForAsync(room.Id, 1);
         await Task.Delay(200);
-        Assert.Equal(1, annLog.Count(f => IsLeft(f, room.Id, ben.UserId)));
-        Assert.Equal(1, benLog.Count(f => IsLeft(f, room.Id, ben.UserId)));
+        Assert.Equal(1, annLog.Count(f => f.IsLeftOf(room.Id, ben.UserId)));
+        Assert.Equal(1, benLog.Count(f => f.IsLeftOf(room.Id, ben.UserId)));
         Assert.Empty(benLog.Seqs(room.Id));
         Assert.Equal(1, benLog.Count(f => f.Op() == "conversation" && f.GetProperty("conversation").Str("id") == gained.Id));
     }
-
-    private static bool IsLeft(System.Text.Json.JsonElement f, string conv, string userId) =>
-        f.Op() == "member" && f.Str("conv") == conv && f.Str("userId") == userId && f.Str("change") == "left";
 
     /// <summary>Holds membership reads while closed, counting those waiting.</summary>
     public class MembershipGate : StoreInterceptor

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Parley.Delivery;
+using Parley.Testing;
 
 namespace Parley.Server.Tests;
 
@@ -112,4 +113,12 @@ internal static class RecordedSessions
         await log.WaitForSyncedAsync();
         return (session, log);
     }
+}
+
+/// <summary>Reading member frames.</summary>
+internal static class MemberFrames
+{
+    /// <summary>True for the "left" notice of <paramref name="userId"/> in <paramref name="conv"/>.</summary>
+    public static bool IsLeftOf(this JsonElement frame, string conv, string userId) =>
+        frame.Op() == "member" && frame.Str("conv") == conv && frame.Str("userId") == userId && frame.Str("change") == "left";
 }
