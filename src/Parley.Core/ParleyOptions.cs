@@ -36,6 +36,16 @@ public sealed class ParleyOptions
     /// <summary>Messages sent per conversation on hello before a gap frame stands for the older part.</summary>
     public int BacklogLimit { get; set; } = 200;
 
+    /// <summary>
+    /// Messages a hello's backlog sends over all the user's conversations together (each still at most
+    /// <see cref="BacklogLimit"/>); past it the older part of each further conversation is a gap frame. Keeps a hello
+    /// inside the outbound queue (<see cref="OutboundQueueFrames"/>) however slowly the client reads: a user in many busy
+    /// conversations would otherwise be closed as a slow consumer (4008) at every reconnect. Keep it under half of
+    /// <see cref="OutboundQueueFrames"/> (the defaults are 2,000 and 4,096): a client that reads as it goes takes a longer
+    /// backlog through a shorter queue, but one that reads nothing until its hello is answered does not.
+    /// </summary>
+    public int HelloBacklogFrames { get; set; } = 2_000;
+
     /// <summary>Rooms up to this many members share presence among their members.</summary>
     public int PresenceRoomMaxMembers { get; set; } = 200;
 

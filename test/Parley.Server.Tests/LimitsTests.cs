@@ -71,6 +71,73 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public async Task A_hello_whose_backlog_exceeds_the_outbound_queue_gets_gaps_instead_of_a_4008_close()
+    {
+        // A queue of 64 frames and a hello budget of 32 messages; ten rooms with 100 large messages each (48 MB, more
+        // than the kernel's socket buffers take) for a client that reads nothing until its hello is answered.
+        var settings = Unthrottled(64);
+        settings["HelloBacklogFrames"] = "32";
+        var (server, api) = await StartAsync(settings);
+        await using var _ = server;
+        using var __ = api;
+        var user = await api.RegisterAsync("busy");
+        var writer = await api.RegisterAsync("writer");
+        var rooms = new List<string>();
+        for (var r = 0; r < 10; r++)
+        {
+            var room = await api.CreateRoomAsync(writer, "busy" + r);
+            await api.JoinAsync(user, room);
+            rooms.Add(room);
+        }
+
+        // Written over REST, so no connection of the writer's has to take the echoes.
+        var body = string.Concat(Enumerable.Repeat("😀", 4000));
+        await Task.WhenAll(rooms.Select(async room =>
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                var sent = await api.CallAsync(HttpMethod.Post, $"api/v1/conversations/{room}/messages", new { clientMsgId = "m" + i, body }, writer.Token);
+                Assert.Equal(System.Net.HttpStatusCode.Created, sent.Status);
+            }
+        }));
+
+        // The hello goes out, then nothing is read for two seconds: the backlog piles up on the server.
+        using var raw = new ClientWebSocket();
+        await raw.ConnectAsync(server.WsUri, CancellationToken.None);
+        await raw.SendAsync(Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new { op = "hello", token = user.Token })), WebSocketMessageType.Text, true, CancellationToken.None);
+        await Task.Delay(2_000);
+
+        var frames = new List<System.Text.Json.JsonElement>();
+        var buffer = new byte[1 << 20];
+        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (frames.Count == 0 || frames[^1].Op() != "synced")
+        {
+            var length = 0;
+            WebSocketReceiveResult result;
+            do
+            {
+                result = await raw.ReceiveAsync(new ArraySegment<byte>(buffer, length, buffer.Length - length), reading.Token);
+                length += result.Count;
+            }
+            while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
+
+            Assert.True(result.MessageType != WebSocketMessageType.Close, $"closed with {raw.CloseStatus} ({raw.CloseStatusDescription}) after {frames.Count} frames");
+            frames.Add(System.Text.Json.JsonDocument.Parse(buffer.AsMemory(0, length)).RootElement.Clone());
+        }
+
+        // Every room is accounted for: its newest messages, or a gap, or both, covering seqs 1..100 without a hole.
+        var messages = frames.Count(f => f.Op() == "msg");
+        Assert.InRange(messages, 1, 32);
+        foreach (var room in rooms)
+        {
+            var gap = frames.Where(f => f.Op() == "gap" && f.Str("conv") == room).Select(f => (From: f.GetProperty("fromSeq").GetInt64(), To: f.GetProperty("toSeq").GetInt64())).ToList();
+            var seqs = frames.Where(f => f.Op() == "msg" && f.Str("conv") == room).Select(f => f.GetProperty("seq").GetInt64()).ToList();
+            var covered = gap.SelectMany(g => Enumerable.Range((int)g.From, (int)(g.To - g.From + 1)).Select(i => (long)i)).Concat(seqs).ToList();
+            Assert.Equal(Enumerable.Range(1, 100).Select(i => (long)i), covered);
+        }
+    }
+
+    [Fact]
     public async Task Sends_over_the_rate_limit_get_rate_limited_and_a_flooding_connection_is_closed_with_4029()
     {
         var (server, api) = await StartAsync();

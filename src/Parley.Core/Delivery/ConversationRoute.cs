@@ -536,9 +536,11 @@ internal sealed class ConversationRoute
         var backlog = _ctx.BacklogLimit;
         foreach (var sub in subs)
         {
-            // Far behind: announce the older part as a gap, as hello does, and deliver only the newest part.
-            var limit = sub.IsFresh ? backlog : MaxCatchUpMessages;
-            if (target - sub.Cursor > limit)
+            // Far behind: announce the older part as a gap, as hello does, and deliver only the newest part. A hello's
+            // backlog also draws on the session's budget for all its conversations together.
+            var missed = target - sub.Cursor;
+            var limit = sub.IsFresh ? sub.Session.TakeHelloBacklog((int)Math.Clamp(missed, 0, backlog)) : MaxCatchUpMessages;
+            if (missed > limit)
             {
                 var gapTo = target - limit;
                 sub.Session.Queue(ServerFrames.Gap(ConvId, sub.Cursor + 1, gapTo));

@@ -100,7 +100,7 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     /// <summary>Creates a session for an authenticated connection. Call <see cref="AttachAsync"/> next.</summary>
     public Session CreateSession(string userId, string username, IFrameSink sink)
     {
-        var session = new Session(Ids.New("c", 16), userId, username, sink);
+        var session = new Session(Ids.New("c", 16), userId, username, sink, _options.HelloBacklogFrames);
         _sessions[session.Id] = session;
         return session;
     }

@@ -22,12 +22,16 @@ public sealed class Session
     private int _attached;
     private long _expiresAt = long.MaxValue;
 
-    internal Session(string id, string userId, string username, IFrameSink sink)
+    // Messages the hello's backlog may still send, all conversations together; -1 once synced is sent (no limit after).
+    private int _helloBacklogLeft;
+
+    internal Session(string id, string userId, string username, IFrameSink sink, int helloBacklogFrames = int.MaxValue)
     {
         Id = id;
         UserId = userId;
         Username = username;
         _sink = sink;
+        _helloBacklogLeft = Math.Max(0, helloBacklogFrames);
     }
 
     /// <summary>The connection id (unique cluster-wide).</summary>
@@ -89,7 +93,34 @@ public sealed class Session
     internal void MarkAttached() => Volatile.Write(ref _attached, 1);
 
     /// <summary>Records that the hello's <c>synced</c> is being sent: what the connection queued before it leaves with it.</summary>
-    internal void MarkSynced() => Volatile.Write(ref _helloWaiting, HelloSynced);
+    internal void MarkSynced()
+    {
+        Volatile.Write(ref _helloWaiting, HelloSynced);
+        Volatile.Write(ref _helloBacklogLeft, -1);
+    }
+
+    /// <summary>
+    /// Takes up to <paramref name="wanted"/> messages of the hello's backlog budget and returns how many were granted (the
+    /// rest of that conversation's backlog is told as a gap). After <c>synced</c> every request is granted in full: a
+    /// conversation gained later is not the hello's backlog.
+    /// </summary>
+    internal int TakeHelloBacklog(int wanted)
+    {
+        while (true)
+        {
+            var left = Volatile.Read(ref _helloBacklogLeft);
+            if (left < 0)
+            {
+                return wanted;
+            }
+
+            var granted = Math.Min(left, wanted);
+            if (Interlocked.CompareExchange(ref _helloBacklogLeft, left - granted, left) == left)
+            {
+                return granted;
+            }
+        }
+    }
 
     /// <summary>
     /// The hub's once-a-second visit: true when the hello is still not synced a visit after the previous one found it so
