@@ -18,9 +18,7 @@ public sealed class LeaveTests
         // No head checks or reconciliation: only the leave itself can have told the sessions.
         var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, PresenceOfflineGraceMs = 0 };
         await using var node = await EmbeddedNode.StartAsync(EmbeddedNode.NewStore("leave"), options, bus: bus);
-        var (ann, ben) = (await StoreUsers.CreateAsync(node.Store, "ann"), await StoreUsers.CreateAsync(node.Store, "ben"));
-        var room = await node.Chat.CreateRoomAsync(ann, "kept", isPrivate: false);
-        await node.Chat.AddMemberAsync(ann, room.Id, ben.Username);
+        var (ann, ben, room) = await node.AnnAndBenInARoomAsync();
         var annLog = (await node.Hub.AttachRecordedAsync(ann)).Log;
         var (benSession, benLog) = await node.Hub.AttachRecordedAsync(ben);
         await node.Chat.SendAsync(ann, room.Id, "k0", "before the leave");

@@ -82,9 +82,7 @@ public sealed class ReconciliationTests
         var (store, faults) = StoreInterceptor.Wrap<FailingListing>(sqlite);
         var options = new ParleyOptions { HeadCheckIntervalMs = 200, PresenceOfflineGraceMs = 0 };
         await using var node = await EmbeddedNode.StartAsync(store, options);
-        var (ann, ben) = (await StoreUsers.CreateAsync(store, "ann"), await StoreUsers.CreateAsync(store, "ben"));
-        var room = await node.Chat.CreateRoomAsync(ann, "kept", isPrivate: false);
-        await node.Chat.AddMemberAsync(ann, room.Id, ben.Username);
+        var (ann, ben, room) = await node.AnnAndBenInARoomAsync();
         var benLog = (await node.Hub.AttachRecordedAsync(ben)).Log;
 
         // The listing fails with something no caller expects, for several head checks in a row.
@@ -105,9 +103,7 @@ public sealed class ReconciliationTests
         var (store, gate) = StoreInterceptor.Wrap<MembershipGate>(sqlite);
         var options = new ParleyOptions { HeadCheckIntervalMs = 600_000, PresenceOfflineGraceMs = 0 };
         await using var node = await EmbeddedNode.StartAsync(store, options);
-        var (ann, ben) = (await StoreUsers.CreateAsync(store, "ann"), await StoreUsers.CreateAsync(store, "ben"));
-        var room = await node.Chat.CreateRoomAsync(ann, "kept", isPrivate: false);
-        await node.Chat.AddMemberAsync(ann, room.Id, ben.Username);
+        var (ann, ben, room) = await node.AnnAndBenInARoomAsync();
         var annLog = (await node.Hub.AttachRecordedAsync(ann)).Log;
         var benLog = (await node.Hub.AttachRecordedAsync(ben)).Log;
 
