@@ -72,6 +72,16 @@ public sealed class TlsTests : IDisposable
             Assert.DoesNotContain("HTTP/1.1 200", head, StringComparison.Ordinal);
         }
 
+        // Nor does a cleartext WebSocket upgrade: the node's own listener must not answer it before TLS (a client set
+        // to ws:// by mistake would send its token in the clear).
+        await using (var plain = await RawSocket.ConnectAsync(node.BaseUri))
+        {
+            await plain.SendAsync(RawSocket.UpgradeRequest(node.BaseUri));
+            var head = await ReadAnyAsync(plain);
+            Assert.DoesNotContain(" 101 ", head, StringComparison.Ordinal);
+            Assert.DoesNotContain("Sec-WebSocket-Accept", head, StringComparison.OrdinalIgnoreCase);
+        }
+
         Assert.True(await NegotiatedAsync(node.Port) is SslProtocols.Tls12 or SslProtocols.Tls13);
 #pragma warning disable SYSLIB0039 // TLS 1.1 on purpose: it must be refused.
         await Assert.ThrowsAnyAsync<Exception>(() => NegotiatedAsync(node.Port, SslProtocols.Tls11));

@@ -4,6 +4,8 @@ using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Parley.Server.Hosting;
 
@@ -17,6 +19,8 @@ namespace Parley.Server.WebSockets;
 /// upgrade, one that says nothing for <see cref="HeadTimeout"/> — goes to Kestrel untouched, as a connection of
 /// Kestrel's own socket transport (<see cref="SocketConnectionContextFactory"/>), and is served exactly as before.
 /// An idle WebSocket so costs its socket and Parley's objects only: no Kestrel connection, pipes or transport loops.
+/// Only plain-HTTP endpoints are sorted: on an endpoint Kestrel serves with TLS, every connection is Kestrel's from the
+/// first byte, so a cleartext upgrade sent to a TLS port meets the TLS handshake and fails instead of being answered.
 /// </summary>
 internal sealed class DirectListenerFactory(IServiceProvider services, ServerSettings settings, ILoggerFactory logs) : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
@@ -68,6 +72,9 @@ internal sealed class DirectListener : IConnectionListener
 
     // Open direct sockets: Kestrel does not know them, so the listener's dispose aborts whatever the node's drain left open.
     private readonly LiveList<DirectSocket> _live = new();
+
+    // Whether this endpoint serves plain HTTP, once Kestrel has published its address (see IsPlainHttp).
+    private volatile string? _scheme;
 
     /// <summary>Serves every socket in <paramref name="listen"/> (all bound to one endpoint), one accept loop each.</summary>
     public DirectListener(Socket[] listen, IServiceProvider services, ILoggerFactory logs)
@@ -155,16 +162,20 @@ internal sealed class DirectListener : IConnectionListener
         try
         {
             socket.NoDelay = true;
+            if (!IsPlainHttp())
+            {
+                // TLS (or not known yet): Kestrel's from the first byte; its /ws endpoint serves the upgrade.
+                HandToKestrel(socket);
+                return;
+            }
+
             var head = await PeekHeadAsync(socket);
             if (head is { } request && TryAccept(socket, request))
             {
                 return;
             }
 
-            if (!_forKestrel.Writer.TryWrite(_kestrel.Create(socket)))
-            {
-                socket.Dispose();
-            }
+            HandToKestrel(socket);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or OperationCanceledException)
         {
@@ -175,6 +186,50 @@ internal sealed class DirectListener : IConnectionListener
             _log.LogError(e, "sorting a new connection failed");
             socket.Dispose();
         }
+    }
+
+    private void HandToKestrel(Socket socket)
+    {
+        if (!_forKestrel.Writer.TryWrite(_kestrel.Create(socket)))
+        {
+            socket.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// True when Kestrel serves this endpoint as plain HTTP: the server's published addresses name its port with
+    /// <c>http</c> and never with <c>https</c>. Kestrel publishes an endpoint's address right after binding it, before
+    /// the host reports started; until then the answer is false, which hands connections to Kestrel (safe either way).
+    /// </summary>
+    private bool IsPlainHttp()
+    {
+        if (_scheme is { } known)
+        {
+            return known == Uri.UriSchemeHttp;
+        }
+
+        string[] addresses;
+        try
+        {
+            addresses = _services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses.ToArray() ?? [];
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // the list changed while read: Kestrel is still binding
+        }
+
+        var port = ((IPEndPoint)EndPoint).Port;
+        string? scheme = null;
+        foreach (var address in addresses)
+        {
+            if (Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Port == port)
+            {
+                scheme = scheme == Uri.UriSchemeHttps || uri.Scheme != Uri.UriSchemeHttp ? Uri.UriSchemeHttps : Uri.UriSchemeHttp;
+            }
+        }
+
+        _scheme = scheme;
+        return scheme == Uri.UriSchemeHttp;
     }
 
     /// <summary>A whole request head for /ws, as peeked (nothing taken from the socket); null when the connection is Kestrel's.</summary>
