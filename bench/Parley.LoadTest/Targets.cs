@@ -291,7 +291,7 @@ public sealed class ParleyTarget(Paths paths) : Target(paths)
                 "--Parley:Bus=rabbitmq", $"--Parley:RabbitMq={_rabbit!.Uri}",
                 "--Parley:Presence=redis", $"--Parley:Redis={_redis!.Endpoint}",
                 $"--Parley:JwtKey={JwtKey}",
-                "--Parley:PasswordIterations=1000",
+                "--Parley:PasswordIterations=1000", "--Parley:RegistrationsPerAddress=0",
                 "--Parley:SendRatePerSecond=1000000", "--Parley:SendBurst=1000000",
                 "--Parley:DiagnosticsEndpoint=true",
                 "--Logging:LogLevel:Default=Warning",

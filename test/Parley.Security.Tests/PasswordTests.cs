@@ -122,6 +122,50 @@ public sealed class PasswordTests
     }
 
     [Fact]
+    public async Task Wrong_guesses_sent_all_at_once_are_still_only_ten_per_account()
+    {
+        // Each hash takes long enough that all 40 requests are in flight before the first is judged.
+        await using var node = await SecurityNode.StartAsync(new Dictionary<string, string?> { ["PasswordIterations"] = "100000" });
+        using var api = new ApiClient(node.BaseUri);
+        var target = await api.RegisterAsync("parallel", Password);
+
+        var attempts = Enumerable.Range(0, 40).Select(_ => api.CallAsync(HttpMethod.Post, "api/v1/auth/login", new { username = target.Username, password = "wrong password" }));
+        var statuses = (await Task.WhenAll(attempts).WaitAsync(TimeSpan.FromSeconds(60))).GroupBy(a => a.Status).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(10, statuses.GetValueOrDefault(HttpStatusCode.Unauthorized));
+        Assert.Equal(30, statuses.GetValueOrDefault(HttpStatusCode.TooManyRequests));
+
+        // The account is now locked against the right password too, as after ten sequential failures.
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await api.CallAsync(HttpMethod.Post, "api/v1/auth/login", new { username = target.Username, password = Password })).Status);
+    }
+
+    [Fact]
+    public async Task One_address_registers_thirty_accounts_per_window_and_then_gets_429_while_logins_still_work()
+    {
+        // The product default (the test defaults turn the limit off).
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        await using var node = await SecurityNode.StartAsync(new Dictionary<string, string?> { ["RegistrationsPerAddress"] = null }, new NodeSetup { Clock = clock });
+        using var flooder = Clients.From(node.BaseUri, "127.0.0.50");
+        var suffix = Guid.NewGuid().ToString("N")[..6];
+        for (var i = 0; i < 29; i++)
+        {
+            Assert.Equal(HttpStatusCode.Created, await flooder.PostStatusAsync("api/v1/auth/register", new { username = $"reg{suffix}{i:D2}", password = Password }));
+        }
+
+        // A taken name counts too: probing names is what the limit also slows.
+        Assert.Equal(HttpStatusCode.Conflict, await flooder.PostStatusAsync("api/v1/auth/register", new { username = $"reg{suffix}00", password = Password }));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await flooder.PostStatusAsync("api/v1/auth/register", new { username = $"reg{suffix}99", password = Password }));
+        Assert.Null(await node.Node.Store.FindUserByNameAsync($"reg{suffix}99", CancellationToken.None));
+
+        // Logins from that address, and registrations from others, go on.
+        Assert.Equal(HttpStatusCode.OK, await flooder.PostStatusAsync("api/v1/auth/login", new { username = $"reg{suffix}05", password = Password }));
+        using var neighbour = Clients.From(node.BaseUri, "127.0.0.51");
+        Assert.Equal(HttpStatusCode.Created, await neighbour.PostStatusAsync("api/v1/auth/register", new { username = $"reg{suffix}98", password = Password }));
+
+        clock.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1));
+        Assert.Equal(HttpStatusCode.Created, await flooder.PostStatusAsync("api/v1/auth/register", new { username = $"reg{suffix}99", password = Password }));
+    }
+
+    [Fact]
     public async Task A_forged_forwarded_for_header_does_not_escape_the_address_throttle()
     {
         await using var node = await SecurityNode.StartAsync();

@@ -22,6 +22,7 @@ public static class InProcessNode
         var config = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
         {
             ["PasswordIterations"] = "1000",
+            ["RegistrationsPerAddress"] = "0",
             ["HeartbeatMs"] = "10000",
             ["DrainSeconds"] = drainSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["PresenceOfflineGraceMs"] = "0",

@@ -22,7 +22,7 @@ internal static class RestApi
         api.MapPost("/auth/register", async (HttpContext ctx, AccountService accounts) =>
         {
             var body = await ApiErrors.ReadBodyAsync(ctx, ProtocolJson.Default.Credentials);
-            var auth = await accounts.RegisterAsync(body.Username, body.Password);
+            var auth = await accounts.RegisterAsync(body.Username, body.Password, ctx.Connection.RemoteIpAddress?.ToString() ?? "?");
             return Results.Json(auth, ProtocolJson.Default.AuthResponse, statusCode: 201);
         });
 

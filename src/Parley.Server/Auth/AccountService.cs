@@ -9,23 +9,33 @@ public sealed class AccountService
     private readonly PasswordHasher _hasher;
     private readonly TokenService _tokens;
     private readonly LoginThrottle _throttle;
+    private readonly LoginThrottle? _registrations;
 
-    /// <summary>Creates the service.</summary>
-    public AccountService(IChatStore store, PasswordHasher hasher, TokenService tokens, LoginThrottle throttle)
+    /// <summary>Creates the service; <paramref name="registrations"/> counts registrations per address (null: no limit).</summary>
+    public AccountService(IChatStore store, PasswordHasher hasher, TokenService tokens, LoginThrottle throttle, LoginThrottle? registrations = null)
     {
         _store = store;
         _hasher = hasher;
         _tokens = tokens;
         _throttle = throttle;
+        _registrations = registrations;
     }
 
-    /// <summary>Registers a user and logs them in; <c>conflict</c> when the name is taken.</summary>
-    public async Task<AuthResponse> RegisterAsync(string? username, string? password)
+    /// <summary>
+    /// Registers a user and logs them in; <c>conflict</c> when the name is taken, <c>rate_limited</c> when
+    /// <paramref name="address"/> has registered too often lately (taken names count: they are how names are probed).
+    /// </summary>
+    public async Task<AuthResponse> RegisterAsync(string? username, string? password, string address)
     {
         var name = ProtocolRules.NormalizeUsername(username) ?? throw ParleyException.Invalid("username must be 3-32 characters of [A-Za-z0-9_.-]");
         if (!ProtocolRules.IsValidPassword(password))
         {
             throw ParleyException.Invalid("password must be 8-256 characters");
+        }
+
+        if (_registrations is not null && !_registrations.TryBegin(name, address, out _))
+        {
+            throw new ParleyException(ErrorCodes.RateLimited, "too many registrations from this address; retry later");
         }
 
         if (await Chat.ChatService.Guard(() => _store.FindUserByNameAsync(name, CancellationToken.None)) is not null)
@@ -50,20 +60,32 @@ public sealed class AccountService
             throw WrongCredentials();
         }
 
-        if (!_throttle.Allows(name, address))
+        if (!_throttle.TryBegin(name, address, out var attempt))
         {
             throw new ParleyException(ErrorCodes.RateLimited, "too many failed logins; retry later");
         }
 
-        var user = await Chat.ChatService.Guard(() => _store.FindUserByNameAsync(name, CancellationToken.None));
-        var ok = await _hasher.VerifyAsync(password!, user?.PasswordHash ?? _hasher.DummyHash);
-        if (user is null || !ok)
+        var wrongGuess = false;
+        try
         {
-            _throttle.Failed(name, address);
-            throw WrongCredentials();
-        }
+            var user = await Chat.ChatService.Guard(() => _store.FindUserByNameAsync(name, CancellationToken.None));
+            var ok = await _hasher.VerifyAsync(password!, user?.PasswordHash ?? _hasher.DummyHash);
+            if (user is null || !ok)
+            {
+                wrongGuess = true;
+                throw WrongCredentials();
+            }
 
-        return Issue(user);
+            return Issue(user);
+        }
+        finally
+        {
+            // Counted when it began: only a wrong guess keeps its count (not a success, a full hash queue, a store outage).
+            if (!wrongGuess)
+            {
+                _throttle.Refund(name, address, attempt);
+            }
+        }
     }
 
     private AuthResponse Issue(User user)

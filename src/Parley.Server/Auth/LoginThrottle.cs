@@ -1,21 +1,25 @@
-using System.Collections.Concurrent;
-
 namespace Parley.Server.Auth;
 
 /// <summary>
-/// Throttles password guessing: failed logins are counted per account and per client address in a sliding window;
-/// past the limit, further attempts are refused with 429 before any hashing.
+/// Throttles password guessing: attempts are counted per account and per client address in a sliding window; past the
+/// limit, further attempts are refused with 429 before any hashing.
 /// </summary>
+/// <remarks>
+/// An attempt is counted when it begins, before its hash, and taken back when it turns out not to be a wrong guess
+/// (<see cref="Refund"/>). Counting only after the hash let parallel guesses all pass the check while none had failed
+/// yet: 200 logins sent at once were 200 guesses, however low the limit.
+/// </remarks>
 public sealed class LoginThrottle
 {
-    private readonly ConcurrentDictionary<string, Window> _windows = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, List<DateTimeOffset>> _windows = new(StringComparer.Ordinal);
     private readonly int _perAccount;
     private readonly int _perAddress;
     private readonly TimeSpan _span;
     private readonly TimeProvider _clock;
     private int _addsSinceSweep;
 
-    /// <summary>Creates the throttle: at most <paramref name="perAccount"/> and <paramref name="perAddress"/> failures per <paramref name="span"/>.</summary>
+    /// <summary>Creates the throttle: at most <paramref name="perAccount"/> and <paramref name="perAddress"/> failed attempts per <paramref name="span"/>.</summary>
     public LoginThrottle(int perAccount, int perAddress, TimeSpan span, TimeProvider clock)
     {
         _perAccount = perAccount;
@@ -24,69 +28,109 @@ public sealed class LoginThrottle
         _clock = clock;
     }
 
-    /// <summary>How many accounts and addresses have failures tracked right now (memory stays bounded by recent failures).</summary>
-    public int TrackedKeys => _windows.Count;
-
-    /// <summary>True when another attempt for this account from this address may proceed.</summary>
-    public bool Allows(string account, string address) =>
-        Count("a:" + account) < _perAccount && Count("i:" + address) < _perAddress;
-
-    /// <summary>Records a failed attempt.</summary>
-    public void Failed(string account, string address)
+    /// <summary>How many accounts and addresses have attempts tracked right now (memory stays bounded by recent failures).</summary>
+    public int TrackedKeys
     {
-        Add("a:" + account);
-        Add("i:" + address);
+        get
+        {
+            lock (_gate)
+            {
+                return _windows.Count;
+            }
+        }
     }
 
-    private int Count(string key)
+    /// <summary>
+    /// Begins an attempt for this account from this address: false when either is at its limit, otherwise true with the
+    /// attempt already counted as failed (see <see cref="Refund"/>). The returned stamp identifies it for a refund.
+    /// </summary>
+    public bool TryBegin(string account, string address, out DateTimeOffset stamp)
+    {
+        stamp = _clock.GetUtcNow();
+        lock (_gate)
+        {
+            if (Count("a:" + account, stamp) >= _perAccount || Count("i:" + address, stamp) >= _perAddress)
+            {
+                return false;
+            }
+
+            Add("a:" + account, stamp);
+            Add("i:" + address, stamp);
+            return true;
+        }
+    }
+
+    /// <summary>Takes back an attempt begun with <paramref name="stamp"/> that was not a wrong guess (it succeeded, or never got to the hash).</summary>
+    public void Refund(string account, string address, DateTimeOffset stamp)
+    {
+        lock (_gate)
+        {
+            Remove("a:" + account, stamp);
+            Remove("i:" + address, stamp);
+        }
+    }
+
+    private int Count(string key, DateTimeOffset now)
     {
         if (!_windows.TryGetValue(key, out var window))
         {
             return 0;
         }
 
-        lock (window)
+        Trim(window, now - _span);
+        if (window.Count == 0)
         {
-            window.Trim(_clock.GetUtcNow() - _span);
-            if (window.Failures.Count == 0)
-            {
-                _windows.TryRemove(key, out _);
-            }
-
-            return window.Failures.Count;
+            _windows.Remove(key);
         }
+
+        return window.Count;
     }
 
-    private void Add(string key)
+    private void Add(string key, DateTimeOffset now)
     {
         // Guesses spread over many usernames or addresses would otherwise leave a window behind for each: every 1,024
-        // failures, windows whose failures all left the span are dropped.
-        if (Interlocked.Increment(ref _addsSinceSweep) % 1024 == 0)
+        // attempts, windows whose attempts all left the span are dropped.
+        if (++_addsSinceSweep % 1024 == 0)
         {
-            foreach (var other in _windows.Keys)
+            foreach (var other in _windows.Keys.ToList())
             {
-                _ = Count(other);
+                _ = Count(other, now);
             }
         }
 
-        var window = _windows.GetOrAdd(key, _ => new Window());
-        lock (window)
+        if (!_windows.TryGetValue(key, out var window))
         {
-            window.Trim(_clock.GetUtcNow() - _span);
-            window.Failures.Enqueue(_clock.GetUtcNow());
+            _windows[key] = window = [];
+        }
+
+        window.Add(now);
+    }
+
+    private void Remove(string key, DateTimeOffset stamp)
+    {
+        if (_windows.TryGetValue(key, out var window))
+        {
+            var at = window.LastIndexOf(stamp);
+            if (at >= 0)
+            {
+                window.RemoveAt(at);
+            }
+
+            if (window.Count == 0)
+            {
+                _windows.Remove(key);
+            }
         }
     }
 
-    private sealed class Window
+    private static void Trim(List<DateTimeOffset> window, DateTimeOffset oldest)
     {
-        public Queue<DateTimeOffset> Failures { get; } = new();
-
-        public void Trim(DateTimeOffset oldest)
+        var stale = 0;
+        while (stale < window.Count && window[stale] < oldest)
         {
-            while (Failures.Count > 0 && Failures.Peek() < oldest)
-            {
-                Failures.Dequeue();
-            }
+            stale++;
         }
+
+        window.RemoveRange(0, stale);
     }
 }

@@ -66,7 +66,13 @@ public sealed class ServerSettings
     /// <summary>Failed logins per client address per window before 429.</summary>
     public int LoginFailuresPerAddress { get; set; } = 50;
 
-    /// <summary>Window for counting failed logins, in seconds.</summary>
+    /// <summary>
+    /// Registrations (valid ones, taken names included) per client address per window before 429; 0 for no limit. Each
+    /// costs a password hash from the queue logins wait in, so without it one address could keep everyone from logging in.
+    /// </summary>
+    public int RegistrationsPerAddress { get; set; } = 30;
+
+    /// <summary>Window for counting failed logins and registrations, in seconds.</summary>
     public int LoginWindowSeconds { get; set; } = 300;
 
     /// <summary>Browser origins allowed to open WebSockets besides the same origin ("*" for any).</summary>

@@ -11,7 +11,7 @@ public sealed class ParleyClusterOptions
 
     /// <summary>
     /// <c>Parley:*</c> settings (without the prefix) for every node, over the fast test defaults: PasswordIterations
-    /// 1000, PresenceHeartbeatMs 300, PresenceTtlMs 2000, PresenceOfflineGraceMs 0 (offline announced at once),
+    /// 1000, RegistrationsPerAddress 0 (no limit), PresenceHeartbeatMs 300, PresenceTtlMs 2000, PresenceOfflineGraceMs 0 (offline announced at once),
     /// HeadCheckIntervalMs 1000, DrainSeconds 2.
     /// </summary>
     public IDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
@@ -128,6 +128,7 @@ public sealed class ParleyCluster : IAsyncDisposable
                 ["Redis"] = redis.Endpoint,
                 ["RedisKeyPrefix"] = $"parley:{name}:",
                 ["PasswordIterations"] = "1000",
+                ["RegistrationsPerAddress"] = "0",
                 ["PresenceHeartbeatMs"] = "300",
                 ["PresenceTtlMs"] = "2000",
                 ["PresenceOfflineGraceMs"] = "0",

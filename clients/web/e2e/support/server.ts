@@ -59,7 +59,7 @@ export class ParleyServer {
     this.log = createWriteStream(this.logFile, { flags: 'a' });
     const child = spawn(
       'dotnet',
-      [serverDll, '--urls', this.url, `--Parley:SqlitePath=${path.join(this.dataDir, 'parley.db')}`, '--Parley:PasswordIterations=1000', '--Parley:NodeId=e2e-node', ...this.extraArgs],
+      [serverDll, '--urls', this.url, `--Parley:SqlitePath=${path.join(this.dataDir, 'parley.db')}`, '--Parley:PasswordIterations=1000', '--Parley:RegistrationsPerAddress=0', '--Parley:NodeId=e2e-node', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1' } },
     );
     child.stdout?.pipe(this.log, { end: false });
