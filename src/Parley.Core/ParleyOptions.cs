@@ -46,6 +46,21 @@ public sealed class ParleyOptions
     /// </summary>
     public int HelloBacklogFrames { get; set; } = 2_000;
 
+    /// <summary>
+    /// A connection's <c>typing</c> for one conversation is passed on at most once per this many milliseconds; the rest
+    /// are dropped without an answer (clients send one every few seconds while the user types; the web client every
+    /// 2.5 s). Without it one member could flood every other member's connection. 0 passes on every one.
+    /// </summary>
+    public int TypingIntervalMs { get; set; } = 1_000;
+
+    /// <summary>
+    /// Most rooms a user may be in: creating, joining or being added to one more is refused (<c>forbidden</c>). Every
+    /// conversation is a cursor in the client's <c>hello</c>, which must fit in one 64 KiB frame (about 2,000 cursors);
+    /// without a cap, anyone could make a victim's client unable to connect by adding them to thousands of rooms. DMs
+    /// count towards it but are never refused (the cap is checked when joining rooms). 0 for no cap.
+    /// </summary>
+    public int MaxConversationsPerUser { get; set; } = 1_000;
+
     /// <summary>Rooms up to this many members share presence among their members.</summary>
     public int PresenceRoomMaxMembers { get; set; } = 200;
 

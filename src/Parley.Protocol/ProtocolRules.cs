@@ -64,10 +64,13 @@ public static class ProtocolRules
         return value.ToLowerInvariant();
     }
 
-    /// <summary>True for a password of 8–256 characters (Unicode scalar values: an emoji counts once).</summary>
+    /// <summary>
+    /// True for a password of 8–256 characters (Unicode scalar values: an emoji counts once) with no unpaired surrogate:
+    /// UTF-8, which the hash is taken over, cannot hold one, so two different such passwords would hash alike.
+    /// </summary>
     public static bool IsValidPassword(string? value) =>
         value is not null && value.Length is >= MinPasswordLength and <= MaxPasswordLength * 2
-        && Scalars(value) is >= MinPasswordLength and <= MaxPasswordLength;
+        && Scalars(value) is >= MinPasswordLength and <= MaxPasswordLength && IsWellFormed(value);
 
     /// <summary>
     /// Trims a room name; null when empty, longer than 64 characters (Unicode scalar values: an emoji counts once), or

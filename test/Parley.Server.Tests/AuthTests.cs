@@ -63,6 +63,27 @@ public sealed class AuthTests(NodeFixture node) : IClassFixture<NodeFixture>
     }
 
     [Fact]
+    public async Task A_password_with_an_unpaired_surrogate_is_refused_and_never_hashed_as_a_replacement_character()
+    {
+        // UTF-8 cannot hold "\uD800": hashed, it would become U+FFFD, and any other lone surrogate would log in too.
+        // The JSON reader already refuses one in a REST body; the password rule refuses it on any other path.
+        Assert.False(Parley.Protocol.ProtocolRules.IsValidPassword("abcdefg\uD800"));
+        Assert.False(Parley.Protocol.ProtocolRules.IsValidPassword("\uDFFFabcdefgh"));
+        Assert.True(Parley.Protocol.ProtocolRules.IsValidPassword("abcdefg\uFFFD"));
+        Assert.True(Parley.Protocol.ProtocolRules.IsValidPassword("abcdefg\uD83D\uDD11"));
+
+        var name = "sur" + Guid.NewGuid().ToString("N")[..8];
+        var lone = await Api.CallAsync(HttpMethod.Post, "api/v1/auth/register", rawBody: $$"""{"username":"{{name}}","password":"abcdefg\uD800"}""");
+        Assert.Equal("invalid", lone.ErrorCode);
+        var replacement = await Api.CallAsync(HttpMethod.Post, "api/v1/auth/register", rawBody: $$"""{"username":"{{name}}","password":"abcdefg\uFFFD"}""");
+        Assert.Equal(HttpStatusCode.Created, replacement.Status);
+        var other = await Api.CallAsync(HttpMethod.Post, "api/v1/auth/login", rawBody: $$"""{"username":"{{name}}","password":"abcdefg\uDFFF"}""");
+        Assert.NotEqual(HttpStatusCode.OK, other.Status);
+        var right = await Api.CallAsync(HttpMethod.Post, "api/v1/auth/login", rawBody: $$"""{"username":"{{name}}","password":"abcdefg\uFFFD"}""");
+        Assert.Equal(HttpStatusCode.OK, right.Status);
+    }
+
+    [Fact]
     public async Task Login_answers_401_the_same_way_for_a_wrong_password_and_an_unknown_user()
     {
         var user = await Api.RegisterAsync("login");

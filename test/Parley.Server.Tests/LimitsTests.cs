@@ -42,6 +42,43 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public async Task A_user_in_the_most_conversations_allowed_cannot_create_join_or_be_added_to_another_room_but_dms_still_open()
+    {
+        var (server, api) = await StartAsync(new() { ["MaxConversationsPerUser"] = "3" });
+        await using var _ = server;
+        var alice = await api.RegisterAsync("capa");
+        var bob = await api.RegisterAsync("capb");
+        var carol = await api.RegisterAsync("capc");
+        var dave = await api.RegisterAsync("capd");
+        var first = await api.CreateRoomAsync(alice, "one");
+        await api.CreateRoomAsync(alice, "two");
+        await api.OpenDmAsync(alice, carol.Username);
+        var bobs = await api.CreateRoomAsync(bob, "bob's");
+
+        // Alice is in three: a fourth room is refused every way, and nothing changes.
+        var create = await api.CallAsync(HttpMethod.Post, "api/v1/rooms", new { name = "three" }, alice.Token);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, create.Status);
+        Assert.Equal("forbidden", create.ErrorCode);
+        Assert.Equal("forbidden", (await api.JoinAsync(alice, bobs)).ErrorCode);
+        var added = await api.AddMemberAsync(bob, bobs, alice.Username);
+        Assert.Equal("forbidden", added.ErrorCode);
+        Assert.Contains(alice.Username, added.Body.GetProperty("error").Str("message"), StringComparison.Ordinal);
+        Assert.Equal(3, (await api.ConversationsAsync(alice)).Body.GetArrayLength());
+        Assert.Equal(1, (await api.ConversationsAsync(bob)).Body.GetArrayLength());
+
+        // A DM still opens (DMs are never refused, but they count), and leaving rooms makes room for another.
+        await api.OpenDmAsync(alice, dave.Username);
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, (await api.LeaveAsync(alice, first)).Status);
+        Assert.Equal("forbidden", (await api.JoinAsync(alice, bobs)).ErrorCode);
+        var second = (await api.ConversationsAsync(alice)).Body.EnumerateArray().Single(c => c.Str("name") == "two").Str("id")!;
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, (await api.LeaveAsync(alice, second)).Status);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await api.JoinAsync(alice, bobs)).Status);
+
+        // At the cap again, joining a room she is already in still answers as before.
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await api.JoinAsync(alice, bobs)).Status);
+    }
+
+    [Fact]
     public async Task A_hello_resuming_thousands_of_foreign_conversations_gets_a_bounded_answer_and_stays_open()
     {
         var (server, api) = await StartAsync();

@@ -129,6 +129,26 @@ public sealed class MessagingTests(NodeFixture node) : IClassFixture<NodeFixture
     }
 
     [Fact]
+    public async Task A_flood_of_typing_reaches_the_others_once_per_second_not_once_per_frame()
+    {
+        var (room, users) = await node.RoomWithAsync(2);
+        await using var a = await node.HelloAsync(users[0]);
+        await using var b = await node.HelloAsync(users[1]);
+        for (var i = 0; i < 30; i++)
+        {
+            await a.SendAsync(new { op = "typing", conv = room });
+        }
+
+        await b.WaitForOpAsync("typing");
+        Assert.True(await b.NoneWithinAsync(f => f.Op() == "typing", TimeSpan.FromMilliseconds(500)), "more than one typing frame of the flood was passed on");
+
+        // Typing still comes through once the interval has passed.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await a.SendAsync(new { op = "typing", conv = room });
+        Assert.Equal(users[0].UserId, (await b.WaitForOpAsync("typing")).Str("userId"));
+    }
+
+    [Fact]
     public async Task Presence_goes_online_on_the_first_connection_and_offline_after_the_last()
     {
         var a = await Api.RegisterAsync("pa");

@@ -179,6 +179,11 @@ public sealed class ChatService
             await RequireMemberAsync(conv, session.UserId);
         }
 
+        if (!session.TakeTyping(conv, Environment.TickCount64, _hub.TypingIntervalMs))
+        {
+            return; // one was passed on within the interval: the members already show this typist
+        }
+
         _hub.Publish(BusTopic.ForConversation(conv), new BusEvent(BusEventKind.Typing, conv, 0, session.UserId, NodeId, ServerFrames.Typing(conv, session.UserId, session.Username)));
     }
 
@@ -188,6 +193,7 @@ public sealed class ChatService
     public async Task<ConversationDto> CreateRoomAsync(UserRef caller, string? name, bool isPrivate)
     {
         var normalized = ProtocolRules.NormalizeRoomName(name) ?? throw ParleyException.Invalid("room name must be 1-64 characters without control characters");
+        await RequireRoomForAnotherConversationAsync(caller.UserId, "you are");
         var info = await Guard(() => _store.CreateRoomAsync(Ids.New("r", 16), caller.UserId, normalized, isPrivate, Now(), CancellationToken.None));
         var view = new ConversationView(info, 0, 0, null);
         var dto = view.ToDto(peerOnline: false);
@@ -235,8 +241,29 @@ public sealed class ChatService
         return await ViewAsync(conv, caller.UserId);
     }
 
+    /// <summary>
+    /// Refuses with <c>forbidden</c> when <paramref name="userId"/> is already in <see cref="ParleyOptions.MaxConversationsPerUser"/>
+    /// conversations. Checked before the change, so two changes at once may pass it together: it bounds what a client's
+    /// hello must carry, it is not an exact quota.
+    /// </summary>
+    private async Task RequireRoomForAnotherConversationAsync(string userId, string who, string? joining = null)
+    {
+        var cap = _hub.MaxConversationsPerUser;
+        if (cap <= 0)
+        {
+            return;
+        }
+
+        var conversations = await Guard(() => _store.ListConversationsAsync(userId, CancellationToken.None));
+        if (conversations.Count >= cap && (joining is null || !conversations.Any(c => c.Info.Id == joining)))
+        {
+            throw ParleyException.Forbidden($"{who} in {cap} conversations, the most allowed; leave one first");
+        }
+    }
+
     private async Task<ConversationDto> AddMemberAndAnnounceAsync(UserRef member, string conv, UserRef caller)
     {
+        await RequireRoomForAnotherConversationAsync(member.UserId, member.UserId == caller.UserId ? "you are" : member.Username + " is", conv);
         var status = await Guard(() => _store.AddMemberAsync(conv, member.UserId, Now(), CancellationToken.None));
         if (status == MemberAddStatus.NoConversation)
         {

@@ -44,6 +44,12 @@ public sealed partial class Hub : IBusHandler, IPresenceNode
     // Topics no local session holds any more, still bound until their linger ends (guarded by _gate).
     private readonly HashSet<BusTopic> _lingering = [];
 
+    /// <summary>How often one connection's typing in one conversation is passed on (<see cref="ParleyOptions.TypingIntervalMs"/>).</summary>
+    internal int TypingIntervalMs => _options.TypingIntervalMs;
+
+    /// <summary>Most rooms a user may be in (<see cref="ParleyOptions.MaxConversationsPerUser"/>).</summary>
+    internal int MaxConversationsPerUser => _options.MaxConversationsPerUser;
+
     /// <summary>Creates the hub.</summary>
     public Hub(IChatStore store, IMessageBus bus, IPresenceStore presence, ParleyOptions options, ILogger<Hub> log)
     {

@@ -25,6 +25,9 @@ public sealed class Session
     // Messages the hello's backlog may still send, all conversations together; -1 once synced is sent (no limit after).
     private int _helloBacklogLeft;
 
+    // When this connection's typing was last passed on, per conversation (created on its first typing).
+    private Dictionary<string, long>? _typingPassedAt;
+
     internal Session(string id, string userId, string username, IFrameSink sink, int helloBacklogFrames = int.MaxValue)
     {
         Id = id;
@@ -32,6 +35,40 @@ public sealed class Session
         Username = username;
         _sink = sink;
         _helloBacklogLeft = Math.Max(0, helloBacklogFrames);
+    }
+
+    /// <summary>
+    /// True when this connection's typing in <paramref name="conv"/> may be passed on at <paramref name="now"/>
+    /// (milliseconds): none was within the last <paramref name="intervalMs"/>. Kept per connection, so a flood costs the
+    /// flooder's node a lookup per frame and nobody else anything.
+    /// </summary>
+    public bool TakeTyping(string conv, long now, int intervalMs)
+    {
+        if (intervalMs <= 0)
+        {
+            return true;
+        }
+
+        var passed = LazyInitializer.EnsureInitialized(ref _typingPassedAt);
+        lock (passed)
+        {
+            if (passed.TryGetValue(conv, out var last) && now - last < intervalMs)
+            {
+                return false;
+            }
+
+            if (passed.Count >= 64)
+            {
+                // Only conversations typed in within the interval still matter.
+                foreach (var stale in passed.Where(p => now - p.Value >= intervalMs).Select(p => p.Key).ToList())
+                {
+                    passed.Remove(stale);
+                }
+            }
+
+            passed[conv] = now;
+            return true;
+        }
     }
 
     /// <summary>The connection id (unique cluster-wide).</summary>
