@@ -55,8 +55,12 @@ public sealed record ErrorDetail(string Code, string Message);
 /// <summary>A REST error answer: <c>{"error":{"code","message"}}</c>.</summary>
 public sealed record ErrorResponse(ErrorDetail Error);
 
-/// <summary>Source-generated JSON metadata for every REST body and answer (camelCase, web defaults).</summary>
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+/// <summary>
+/// Source-generated JSON metadata for every REST body and answer (camelCase, web defaults). A field given twice in one
+/// body is refused (400), as in WebSocket frames, rather than the last one silently winning; names still match
+/// whatever their case, so <c>username</c> and <c>Username</c> in one body are the same field given twice.
+/// </summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, AllowDuplicateProperties = false)]
 [JsonSerializable(typeof(AuthResponse))]
 [JsonSerializable(typeof(Credentials))]
 [JsonSerializable(typeof(CreateRoomRequest))]

@@ -126,6 +126,8 @@ public sealed class BadInputTests(NodeFixture node) : IClassFixture<NodeFixture>
     [InlineData("api/v1/auth/register", "[]")]
     [InlineData("api/v1/auth/register", "{\"username\":5,\"password\":\"x\"}")]
     [InlineData("api/v1/auth/login", "null")]
+    [InlineData("api/v1/auth/register", "{\"username\":\"dupfield1\",\"password\":\"password123\",\"username\":\"dupfield2\"}")]
+    [InlineData("api/v1/auth/register", "{\"username\":\"dupfield3\",\"password\":\"password123\",\"Username\":\"dupfield4\"}")]
     public async Task Malformed_rest_bodies_get_400_invalid(string path, string body)
     {
         var answer = await Api.CallAsync(HttpMethod.Post, path, rawBody: body);
