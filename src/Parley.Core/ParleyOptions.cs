@@ -49,7 +49,8 @@ public sealed class ParleyOptions
     /// <summary>
     /// A connection's <c>typing</c> for one conversation is passed on at most once per this many milliseconds; the rest
     /// are dropped without an answer (clients send one every few seconds while the user types; the web client every
-    /// 2.5 s). Without it one member could flood every other member's connection. 0 passes on every one.
+    /// 2.5 s, and at once after a send). A message the connection sends ends the interval. Without it one member could
+    /// flood every other member's connection. 0 passes on every one.
     /// </summary>
     public int TypingIntervalMs { get; set; } = 1_000;
 

@@ -146,6 +146,11 @@ public sealed class MessagingTests(NodeFixture node) : IClassFixture<NodeFixture
         await Task.Delay(TimeSpan.FromSeconds(1));
         await a.SendAsync(new { op = "typing", conv = room });
         Assert.Equal(users[0].UserId, (await b.WaitForOpAsync("typing")).Str("userId"));
+
+        // A message ends the typing line on the members' screens, so the next keystroke is passed on at once.
+        await a.SendMessageAsync(room, "done typing");
+        await a.SendAsync(new { op = "typing", conv = room });
+        Assert.Equal(users[0].UserId, (await b.WaitForOpAsync("typing", TimeSpan.FromMilliseconds(800))).Str("userId"));
     }
 
     [Fact]

@@ -71,6 +71,18 @@ public sealed class Session
         }
     }
 
+    /// <summary>Forgets when typing in <paramref name="conv"/> was last passed on: the connection's message there ended it.</summary>
+    public void ClearTyping(string conv)
+    {
+        if (Volatile.Read(ref _typingPassedAt) is { } passed)
+        {
+            lock (passed)
+            {
+                passed.Remove(conv);
+            }
+        }
+    }
+
     /// <summary>The connection id (unique cluster-wide).</summary>
     public string Id { get; }
 

@@ -309,6 +309,8 @@ internal sealed partial class WebSocketConnection
         try
         {
             var (message, _) = await Node.Chat.SendAsync(new UserRef(session.UserId, session.Username), frame.Conv, frame.ClientMsgId, frame.Body);
+            // Members clear a typist's "typing" when their message lands, so the next keystroke must be passed on again.
+            session.ClearTyping(message.Conv);
             Enqueue(ServerFrames.Ack(message.Conv, message.ClientMsgId, message.Seq, message.Ts));
         }
         catch (ParleyException e)
