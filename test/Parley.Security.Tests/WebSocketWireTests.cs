@@ -122,4 +122,40 @@ public sealed class WebSocketWireTests
             }
         }
     }
+
+    [Fact]
+    public async Task A_peer_that_trickles_a_frame_without_ever_finishing_it_is_dropped_after_two_periods()
+    {
+        await using var node = await SecurityNode.StartAsync(new Dictionary<string, string?> { ["HeartbeatMs"] = "500" });
+        using var api = new ApiClient(node.BaseUri);
+        var user = await api.RegisterAsync("loris");
+        await using var loris = await RawSocket.HelloAsync(node.BaseUri, user.Token);
+        await Eventually.TrueAsync(() => node.Node.Hub.SessionCount == 1, Timeout, "the session");
+
+        // A text frame declaring 4,000 bytes: its header and ten bytes, then one more byte every 100 ms. Each byte is
+        // "heard", so silence never drops it; only the frame's age can.
+        var frame = RawSocket.BuildFrame(1, new byte[4000]);
+        await loris.SendAsync(frame.AsMemory(0, 18));
+        using var stop = new CancellationTokenSource();
+        var trickle = Task.Run(async () =>
+        {
+            for (var at = 18; at < frame.Length && !stop.IsCancellationRequested; at++)
+            {
+                await Task.Delay(100, stop.Token);
+                await loris.SendAsync(frame.AsMemory(at, 1));
+            }
+        });
+
+        // Two periods (1 s) plus the keep-alive's visit; the bound is loose for a busy machine.
+        await Eventually.TrueAsync(() => node.Node.Hub.SessionCount == 0, TimeSpan.FromSeconds(8), "the trickling peer dropped");
+        await stop.CancelAsync();
+        try
+        {
+            await trickle.WaitAsync(Timeout);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or System.Net.Sockets.SocketException)
+        {
+            // Cancelled, or the server already tore the connection down.
+        }
+    }
 }

@@ -54,6 +54,10 @@ internal sealed partial class WebSocketConnection : IFrameSink, ILiveLinked<WebS
     // When the keep-alive last pinged (only its loop reads or writes this).
     private long _lastPing;
 
+    // When the frame (or fragmented message) now being received began to arrive, 0 when none is half received. A peer
+    // that trickles a frame is heard from, so the keep-alive would never drop it, while its half frame holds a buffer.
+    private long _incompleteSince;
+
     /// <param name="transport">The upgraded connection's bytes: WebSocket frames in and out.</param>
     /// <param name="owner">The <see cref="DirectSocket"/> or <see cref="HttpContext"/> whose Abort tears the transport
     /// down (a peer that does not take the close, a silent one).</param>
@@ -119,6 +123,18 @@ internal sealed partial class WebSocketConnection : IFrameSink, ILiveLinked<WebS
                     step = ReadFrame(ref buffer);
                 }
 
+                if (step == ReceiveStep.NeedMore && (!buffer.IsEmpty || _messageOpcode != 0))
+                {
+                    if (_incompleteSince == 0)
+                    {
+                        Volatile.Write(ref _incompleteSince, Environment.TickCount64);
+                    }
+                }
+                else if (_incompleteSince != 0)
+                {
+                    Volatile.Write(ref _incompleteSince, 0);
+                }
+
                 // A message is handled before reading on, so what follows it is not "examined" yet: the next read returns at once.
                 input.AdvanceTo(buffer.Start, step == ReceiveStep.NeedMore ? buffer.End : buffer.Start);
                 switch (step)
@@ -168,6 +184,16 @@ internal sealed partial class WebSocketConnection : IFrameSink, ILiveLinked<WebS
     /// </summary>
     internal void Heartbeat(long now, long periodMs, long resumedAt)
     {
+        var incompleteSince = Volatile.Read(ref _incompleteSince);
+        if (incompleteSince != 0 && now - Math.Max(incompleteSince, resumedAt) > 2 * periodMs)
+        {
+            // Bytes keep coming but the frame never ends (a slow-loris holding a receive buffer): heard from, yet not talking.
+            Log.LogDebug("keep-alive: dropping a connection whose frame has been arriving for {Ms} ms", now - incompleteSince);
+            Close(WsCloseCodes.PolicyViolation, "frame not completed in time");
+            AbortTransport();
+            return;
+        }
+
         var silent = now - Math.Max(Volatile.Read(ref _lastHeard), resumedAt);
         if (silent > 2 * periodMs)
         {

@@ -20,7 +20,7 @@ internal static class Opcode
 /// <summary>The close codes a WebSocket peer itself may send (RFC 6455 section 7.4), besides the protocol's own.</summary>
 internal static class WsCloseCodes
 {
-    public const int Normal = 1000, GoingAway = 1001, ProtocolError = 1002, InvalidPayload = 1007, EndpointUnavailable = 1001, InternalError = 1011;
+    public const int Normal = 1000, GoingAway = 1001, ProtocolError = 1002, InvalidPayload = 1007, PolicyViolation = 1008, EndpointUnavailable = 1001, InternalError = 1011;
 
     /// <summary>A code a peer may put in its close frame: 1000–1003, 1007–1014 or 3000–4999.</summary>
     public static bool IsValidFromPeer(int code) => code is (>= 1000 and <= 1003) or (>= 1007 and <= 1014) or (>= 3000 and <= 4999);
