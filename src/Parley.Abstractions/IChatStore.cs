@@ -75,6 +75,9 @@ public interface IChatStore : IAsyncDisposable
     /// <summary>Every conversation the user is a member of, as they see it.</summary>
     Task<IReadOnlyList<ConversationView>> ListConversationsAsync(string userId, CancellationToken ct);
 
+    /// <summary>How many conversations (rooms and DMs) the user is a member of; 0 for an unknown user.</summary>
+    Task<int> CountConversationsAsync(string userId, CancellationToken ct);
+
     /// <summary>
     /// What <see cref="ListConversationsAsync"/> returns, for many users in one read (hellos arriving together cost one
     /// query): every given user has an entry, in the same order, empty when they are a member of nothing or unknown.

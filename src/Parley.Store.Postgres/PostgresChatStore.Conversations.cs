@@ -163,6 +163,10 @@ public sealed partial class PostgresChatStore
         QueryListAsync("SELECT user_id FROM members WHERE conv_id = @conv ORDER BY joined_at, user_id", [P("conv", convId)], r => r.GetString(0), ct);
 
     /// <inheritdoc />
+    public async Task<int> CountConversationsAsync(string userId, CancellationToken ct) =>
+        (int)await QueryFirstAsync("SELECT count(*) FROM members WHERE user_id = @user", [P("user", userId)], r => r.GetInt64(0), ct);
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<ConversationView>> ListConversationsAsync(string userId, CancellationToken ct) =>
         QueryListAsync(ViewSql + " m.user_id = @user ORDER BY m.joined_at, c.id", [P("user", userId)], View, ct);
 

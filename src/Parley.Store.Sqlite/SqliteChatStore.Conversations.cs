@@ -174,6 +174,14 @@ public sealed partial class SqliteChatStore
         ReadAsync(c => Strings(c, "SELECT user_id FROM members WHERE conv_id = $conv ORDER BY joined_at, user_id", ("$conv", convId)), ct);
 
     /// <inheritdoc />
+    public Task<int> CountConversationsAsync(string userId, CancellationToken ct) =>
+        ReadAsync(c =>
+        {
+            using var cmd = Command(c, "SELECT count(*) FROM members WHERE user_id = $user", ("$user", userId));
+            return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        }, ct);
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<ConversationView>> ListConversationsAsync(string userId, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<ConversationView>>(c =>
         {

@@ -89,6 +89,25 @@ public abstract partial class StoreContract
     }
 
     [Fact]
+    public async Task A_users_conversation_count_follows_joins_dms_and_leaves()
+    {
+        var alice = await NewUserAsync("alice");
+        var bob = await NewUserAsync("bob");
+        Assert.Equal(0, await Store.CountConversationsAsync(alice.Id, Ct));
+        Assert.Equal(0, await Store.CountConversationsAsync("nobody", Ct));
+
+        await NewRoomAsync("r1", alice, bob);
+        await NewRoomAsync("r2", alice);
+        await Store.GetOrCreateDmAsync("dm1", alice.Id, bob.Id, 2, Ct);
+        Assert.Equal(3, await Store.CountConversationsAsync(alice.Id, Ct));
+        Assert.Equal(2, await Store.CountConversationsAsync(bob.Id, Ct));
+
+        Assert.True(await Store.RemoveMemberAsync("r1", alice.Id, Ct));
+        Assert.Equal(2, await Store.CountConversationsAsync(alice.Id, Ct));
+        Assert.Equal((await Store.ListConversationsAsync(bob.Id, Ct)).Count, await Store.CountConversationsAsync(bob.Id, Ct));
+    }
+
+    [Fact]
     public async Task Dm_get_or_create_from_both_sides_at_once_yields_one_conversation()
     {
         var alice = await NewUserAsync("alice");

@@ -254,8 +254,8 @@ public sealed class ChatService
             return;
         }
 
-        var conversations = await Guard(() => _store.ListConversationsAsync(userId, CancellationToken.None));
-        if (conversations.Count >= cap && (joining is null || !conversations.Any(c => c.Info.Id == joining)))
+        if (await Guard(() => _store.CountConversationsAsync(userId, CancellationToken.None)) >= cap
+            && (joining is null || await Guard(() => _store.GetMembershipAsync(joining, userId, CancellationToken.None)) is null))
         {
             throw ParleyException.Forbidden($"{who} in {cap} conversations, the most allowed; leave one first");
         }
