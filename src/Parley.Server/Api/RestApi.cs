@@ -22,14 +22,14 @@ internal static class RestApi
         api.MapPost("/auth/register", async (HttpContext ctx, AccountService accounts) =>
         {
             var body = await ApiErrors.ReadBodyAsync(ctx, ProtocolJson.Default.Credentials);
-            var auth = await accounts.RegisterAsync(body.Username, body.Password, ctx.Connection.RemoteIpAddress?.ToString() ?? "?");
+            var auth = await accounts.RegisterAsync(body.Username, body.Password, ClientAddress.ThrottleKey(ctx.Connection.RemoteIpAddress));
             return Results.Json(auth, ProtocolJson.Default.AuthResponse, statusCode: 201);
         });
 
         api.MapPost("/auth/login", async (HttpContext ctx, AccountService accounts) =>
         {
             var body = await ApiErrors.ReadBodyAsync(ctx, ProtocolJson.Default.Credentials);
-            var auth = await accounts.LoginAsync(body.Username, body.Password, ctx.Connection.RemoteIpAddress?.ToString() ?? "?");
+            var auth = await accounts.LoginAsync(body.Username, body.Password, ClientAddress.ThrottleKey(ctx.Connection.RemoteIpAddress));
             return Results.Json(auth, ProtocolJson.Default.AuthResponse);
         });
 
