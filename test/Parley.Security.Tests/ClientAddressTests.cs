@@ -20,7 +20,7 @@ public sealed class ClientAddressTests
     [Fact]
     public void Guesses_from_every_address_of_one_ipv6_network_share_one_budget()
     {
-        var throttle = new LoginThrottle(1_000_000, 50, TimeSpan.FromMinutes(5), TimeProvider.System);
+        var throttle = new AttemptThrottle(1_000_000, 50, TimeSpan.FromMinutes(5), TimeProvider.System);
         var granted = 0;
         for (var i = 1; i <= 200; i++)
         {

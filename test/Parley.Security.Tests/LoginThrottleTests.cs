@@ -10,7 +10,7 @@ public sealed class LoginThrottleTests
     public void Failures_over_many_usernames_are_forgotten_once_they_leave_the_window()
     {
         var clock = new ManualClock(new DateTimeOffset(2026, 11, 26, 0, 0, 0, TimeSpan.Zero));
-        var throttle = new LoginThrottle(1_000_000, 1_000_000, TimeSpan.FromMinutes(5), clock);
+        var throttle = new AttemptThrottle(1_000_000, 1_000_000, TimeSpan.FromMinutes(5), clock);
         for (var i = 0; i < 5000; i++)
         {
             Assert.True(throttle.TryBegin($"user{i}", "10.0.0.1", out _));
@@ -31,7 +31,7 @@ public sealed class LoginThrottleTests
     public void Ten_failures_lock_the_account_from_any_address_until_they_age_out()
     {
         var clock = new ManualClock(new DateTimeOffset(2026, 11, 26, 0, 0, 0, TimeSpan.Zero));
-        var throttle = new LoginThrottle(10, 50, TimeSpan.FromMinutes(5), clock);
+        var throttle = new AttemptThrottle(10, 50, TimeSpan.FromMinutes(5), clock);
         for (var i = 0; i < 10; i++)
         {
             Assert.True(throttle.TryBegin("alice", $"10.0.0.{i}", out _));
@@ -46,7 +46,7 @@ public sealed class LoginThrottleTests
     public void Attempts_in_flight_count_so_parallel_guesses_cannot_pass_the_limit_together()
     {
         var clock = new ManualClock(new DateTimeOffset(2026, 11, 26, 0, 0, 0, TimeSpan.Zero));
-        var throttle = new LoginThrottle(10, 50, TimeSpan.FromMinutes(5), clock);
+        var throttle = new AttemptThrottle(10, 50, TimeSpan.FromMinutes(5), clock);
 
         // 200 attempts begin before any has been judged: only the limit's worth may go on to a hash.
         var begun = Enumerable.Range(0, 200).AsParallel().Count(i => throttle.TryBegin("alice", $"10.0.{i / 250}.{i % 250}", out _));
@@ -57,7 +57,7 @@ public sealed class LoginThrottleTests
     public void A_refunded_attempt_no_longer_counts_but_a_wrong_guess_does()
     {
         var clock = new ManualClock(new DateTimeOffset(2026, 11, 26, 0, 0, 0, TimeSpan.Zero));
-        var throttle = new LoginThrottle(3, 50, TimeSpan.FromMinutes(5), clock);
+        var throttle = new AttemptThrottle(3, 50, TimeSpan.FromMinutes(5), clock);
         for (var i = 0; i < 20; i++)
         {
             // Successful logins (refunded) never lock the account.

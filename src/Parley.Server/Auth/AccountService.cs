@@ -8,11 +8,11 @@ public sealed class AccountService
     private readonly IChatStore _store;
     private readonly PasswordHasher _hasher;
     private readonly TokenService _tokens;
-    private readonly LoginThrottle _throttle;
-    private readonly LoginThrottle? _registrations;
+    private readonly AttemptThrottle _throttle;
+    private readonly AttemptThrottle? _registrations;
 
     /// <summary>Creates the service; <paramref name="registrations"/> counts registrations per address (null: no limit).</summary>
-    public AccountService(IChatStore store, PasswordHasher hasher, TokenService tokens, LoginThrottle throttle, LoginThrottle? registrations = null)
+    public AccountService(IChatStore store, PasswordHasher hasher, TokenService tokens, AttemptThrottle throttle, AttemptThrottle? registrations = null)
     {
         _store = store;
         _hasher = hasher;

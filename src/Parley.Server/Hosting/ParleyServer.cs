@@ -68,14 +68,14 @@ public static class ParleyServer
         });
         services.AddSingleton(sp => new TokenService(jwtKey, TimeSpan.FromSeconds(options.TokenLifetimeSeconds), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(_ => new PasswordHasher(settings.PasswordIterations, settings.PasswordHashConcurrency));
-        services.AddSingleton(sp => new LoginThrottle(settings.LoginFailuresPerAccount, settings.LoginFailuresPerAddress, TimeSpan.FromSeconds(settings.LoginWindowSeconds), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new AttemptThrottle(settings.LoginFailuresPerAccount, settings.LoginFailuresPerAddress, TimeSpan.FromSeconds(settings.LoginWindowSeconds), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new AccountService(
             sp.GetRequiredService<ParleyNode>().Store,
             sp.GetRequiredService<PasswordHasher>(),
             sp.GetRequiredService<TokenService>(),
-            sp.GetRequiredService<LoginThrottle>(),
+            sp.GetRequiredService<AttemptThrottle>(),
             settings.RegistrationsPerAddress > 0
-                ? new LoginThrottle(int.MaxValue, settings.RegistrationsPerAddress, TimeSpan.FromSeconds(settings.LoginWindowSeconds), sp.GetRequiredService<TimeProvider>())
+                ? new AttemptThrottle(int.MaxValue, settings.RegistrationsPerAddress, TimeSpan.FromSeconds(settings.LoginWindowSeconds), sp.GetRequiredService<TimeProvider>())
                 : null));
         services.AddSingleton(_ => new OriginPolicy(settings.AllowedOrigins));
         services.AddHostedService<NodeLifetime>();

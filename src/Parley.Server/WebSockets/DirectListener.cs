@@ -73,8 +73,8 @@ internal sealed class DirectListener : IConnectionListener
     // Open direct sockets: Kestrel does not know them, so the listener's dispose aborts whatever the node's drain left open.
     private readonly LiveList<DirectSocket> _live = new();
 
-    // Whether this endpoint serves plain HTTP, once Kestrel has published its address (see IsPlainHttp).
-    private volatile string? _scheme;
+    // 0 until Kestrel has published this endpoint's address, then 1 when it serves plain HTTP, 2 when TLS (see IsPlainHttp).
+    private volatile int _plainHttp;
 
     /// <summary>Serves every socket in <paramref name="listen"/> (all bound to one endpoint), one accept loop each.</summary>
     public DirectListener(Socket[] listen, IServiceProvider services, ILoggerFactory logs)
@@ -203,9 +203,9 @@ internal sealed class DirectListener : IConnectionListener
     /// </summary>
     private bool IsPlainHttp()
     {
-        if (_scheme is { } known)
+        if (_plainHttp != 0)
         {
-            return known == Uri.UriSchemeHttp;
+            return _plainHttp == 1;
         }
 
         string[] addresses;
@@ -219,17 +219,17 @@ internal sealed class DirectListener : IConnectionListener
         }
 
         var port = ((IPEndPoint)EndPoint).Port;
-        string? scheme = null;
-        foreach (var address in addresses)
+        var schemes = addresses
+            .Select(a => Uri.TryCreate(a, UriKind.Absolute, out var uri) && uri.Port == port ? uri.Scheme : null)
+            .OfType<string>()
+            .ToList();
+        if (schemes.Count == 0)
         {
-            if (Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Port == port)
-            {
-                scheme = scheme == Uri.UriSchemeHttps || uri.Scheme != Uri.UriSchemeHttp ? Uri.UriSchemeHttps : Uri.UriSchemeHttp;
-            }
+            return false; // not published yet
         }
 
-        _scheme = scheme;
-        return scheme == Uri.UriSchemeHttp;
+        _plainHttp = schemes.TrueForAll(s => s == Uri.UriSchemeHttp) ? 1 : 2;
+        return _plainHttp == 1;
     }
 
     /// <summary>A whole request head for /ws, as peeked (nothing taken from the socket); null when the connection is Kestrel's.</summary>

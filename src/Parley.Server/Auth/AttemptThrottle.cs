@@ -1,15 +1,16 @@
 namespace Parley.Server.Auth;
 
 /// <summary>
-/// Throttles password guessing: attempts are counted per account and per client address in a sliding window; past the
-/// limit, further attempts are refused with 429 before any hashing.
+/// Throttles attempts that cost a password hash: they are counted per account and per client address in a sliding
+/// window; past the limit, further attempts are refused with 429 before any hashing. One instance counts logins (wrong
+/// guesses), another registrations (per address only).
 /// </summary>
 /// <remarks>
 /// An attempt is counted when it begins, before its hash, and taken back when it turns out not to be a wrong guess
 /// (<see cref="Refund"/>). Counting only after the hash let parallel guesses all pass the check while none had failed
 /// yet: 200 logins sent at once were 200 guesses, however low the limit.
 /// </remarks>
-public sealed class LoginThrottle
+public sealed class AttemptThrottle
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, List<DateTimeOffset>> _windows = new(StringComparer.Ordinal);
@@ -20,7 +21,7 @@ public sealed class LoginThrottle
     private int _addsSinceSweep;
 
     /// <summary>Creates the throttle: at most <paramref name="perAccount"/> and <paramref name="perAddress"/> failed attempts per <paramref name="span"/>.</summary>
-    public LoginThrottle(int perAccount, int perAddress, TimeSpan span, TimeProvider clock)
+    public AttemptThrottle(int perAccount, int perAddress, TimeSpan span, TimeProvider clock)
     {
         _perAccount = perAccount;
         _perAddress = perAddress;
